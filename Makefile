@@ -1,0 +1,57 @@
+# coldtier — two commands: `make demo` and `make test` (both set up everything they need).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.coldtier-installed
+# Debian packages the full test suite needs: PostgreSQL server binaries, Java + JDBC drivers for
+# Spark's JdbcCatalog, Chromium for the UI tests, promtool for the alert-rule tests.
+TEST_DEBS := postgresql-15 openjdk-17-jre-headless libpostgresql-jdbc-java libxerial-sqlite-jdbc-java chromium prometheus
+
+.PHONY: help setup setup-test demo dev test lint format unit integration bench clean
+
+help:
+	@echo "make demo   - set up and run the embedded demo (no servers)"
+	@echo "make test   - set up and run lint + the whole test suite"
+	@echo "make dev    - open the Dagster UI on the demo data"
+	@echo "make lint   - ruff (lint + format check) and pyright"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[spark,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+setup-test: setup
+	scripts/ensure-debian-packages.sh $(TEST_DEBS)
+
+demo: setup
+	$(BIN)/coldtier demo
+
+dev: setup
+	$(BIN)/coldtier dev
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+unit: setup
+	$(BIN)/pytest -q coldtier_assets_tests/unit
+
+test: setup-test lint
+	$(BIN)/pytest -q -rs
+
+bench: setup
+	$(BIN)/python benchmarks/offload_throughput.py
+
+clean:
+	rm -rf .coldtier .pytest_cache .ruff_cache

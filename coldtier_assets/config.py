@@ -1,0 +1,143 @@
+"""Every coldtier setting, its environment variable and its embedded default, read in one place.
+
+Unset variables fall back to the embedded default: chDB for the warm tier, a SQLite Iceberg
+catalog and a local warehouse directory, all under ``COLDTIER_HOME``. A wrong value raises
+:class:`~coldtier_assets.errors.ConfigError` naming the variable, at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from coldtier_assets.errors import ConfigError
+
+DEFAULT_START = "2026-01-01T00:00:00+00:00"
+
+#: (environment variable, meaning, default) for the README and `coldtier config`.
+SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
+    ("COLDTIER_HOME", "directory for all local state", "./.coldtier"),
+    ("COLDTIER_WARM_DSN", "warm tier: chdb:///path or http(s)://user:pw@host:8123/db", "chdb://$HOME/warm"),
+    ("COLDTIER_CATALOG_URI", "Iceberg SQL catalog: sqlite:///file or postgresql://…", "sqlite:///$HOME/catalog.db"),
+    ("COLDTIER_CATALOG_NAME", "catalog name (Spark/Trino JdbcCatalog use the same)", "coldtier"),
+    ("COLDTIER_NAMESPACE", "Iceberg namespace of the cold tables", "cold"),
+    ("COLDTIER_WAREHOUSE", "warehouse location: file:///dir or s3://bucket/prefix", "file://$HOME/warehouse"),
+    ("COLDTIER_WINDOW_MINUTES", "base offload window in minutes (divides 60)", "15"),
+    ("COLDTIER_ALLOWED_LATENESS_SECONDS", "wait after a window ends before copying it", "120"),
+    ("COLDTIER_START", "first window (UTC midnight, ISO 8601)", DEFAULT_START),
+    ("COLDTIER_READ_SLICE_ROWS", "rows read from ClickHouse per slice (bounds memory)", "500000"),
+    ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
+    ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one coldtier process."""
+
+    home: Path
+    warm_dsn: str
+    catalog_uri: str
+    catalog_name: str
+    namespace: str
+    warehouse: str
+    window_minutes: int
+    allowed_lateness: timedelta
+    start: datetime
+    read_slice_rows: int
+    dagster_home: Path
+    dagster_pg_url: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def warm_is_embedded(self) -> bool:
+        """True when the warm tier is the in-process chDB engine."""
+        return self.warm_dsn.startswith("chdb:")
+
+    @property
+    def window(self) -> timedelta:
+        """The base window length (Bronze, Silver and the short Gold candles)."""
+        return timedelta(minutes=self.window_minutes)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, allow_zero: bool = False) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {raw!r}")
+    return value
+
+
+def _parse_start(raw: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"COLDTIER_START must be an ISO 8601 date or datetime, got {raw!r}") from None
+    start = start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)
+    if (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0):
+        raise ConfigError(f"COLDTIER_START must be a UTC midnight so every window aligns, got {raw!r}")
+    return start
+
+
+def _check_warm_dsn(dsn: str) -> str:
+    scheme = urlparse(dsn).scheme
+    if scheme == "chdb":
+        path = urlparse(dsn).path
+        if not path or not path.startswith("/"):
+            raise ConfigError(f"COLDTIER_WARM_DSN must be chdb:///absolute/path for the embedded tier, got {dsn!r}")
+        return dsn
+    if scheme in ("http", "https"):
+        if not urlparse(dsn).hostname:
+            raise ConfigError(f"COLDTIER_WARM_DSN has no host: {dsn!r}")
+        return dsn
+    raise ConfigError(
+        f"COLDTIER_WARM_DSN must start with chdb://, http:// or https://, got {dsn!r}"
+    )
+
+
+def _check_catalog_uri(uri: str) -> str:
+    scheme = urlparse(uri).scheme
+    if scheme == "sqlite" or scheme.startswith("postgresql"):
+        return uri
+    raise ConfigError(f"COLDTIER_CATALOG_URI must be a sqlite:/// or postgresql:// URI, got {uri!r}")
+
+
+def _check_warehouse(location: str) -> str:
+    scheme = urlparse(location).scheme
+    if scheme in ("file", "s3", "s3a", "gs", "abfs", "abfss"):
+        return location
+    raise ConfigError(f"COLDTIER_WAREHOUSE must be a URI such as file:///dir or s3://bucket/prefix, got {location!r}")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from ``env`` (default: the process environment), validating each."""
+    env = os.environ if env is None else env
+    home = Path(env.get("COLDTIER_HOME") or ".coldtier").expanduser().resolve()
+    window_minutes = _positive_int(env, "COLDTIER_WINDOW_MINUTES", 15)
+    if 60 % window_minutes != 0:
+        raise ConfigError(f"COLDTIER_WINDOW_MINUTES must divide 60 (1, 2, 5, 10, 15, 30, 60…), got {window_minutes}")
+    return Settings(
+        home=home,
+        warm_dsn=_check_warm_dsn(env.get("COLDTIER_WARM_DSN") or f"chdb://{home / 'warm'}"),
+        catalog_uri=_check_catalog_uri(env.get("COLDTIER_CATALOG_URI") or f"sqlite:///{home / 'catalog.db'}"),
+        catalog_name=env.get("COLDTIER_CATALOG_NAME") or "coldtier",
+        namespace=env.get("COLDTIER_NAMESPACE") or "cold",
+        warehouse=_check_warehouse(env.get("COLDTIER_WAREHOUSE") or (home / "warehouse").as_uri()),
+        window_minutes=window_minutes,
+        allowed_lateness=timedelta(
+            seconds=_positive_int(env, "COLDTIER_ALLOWED_LATENESS_SECONDS", 120, allow_zero=True)
+        ),
+        start=_parse_start(env.get("COLDTIER_START") or DEFAULT_START),
+        read_slice_rows=_positive_int(env, "COLDTIER_READ_SLICE_ROWS", 500_000),
+        dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster_home").expanduser().resolve(),
+        dagster_pg_url=env.get("COLDTIER_DAGSTER_PG_URL") or None,
+    )

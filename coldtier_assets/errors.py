@@ -1,0 +1,39 @@
+"""Typed, documented exceptions: every failure coldtier reports names what is wrong and where."""
+
+from __future__ import annotations
+
+
+class ColdtierError(Exception):
+    """Base class of every error coldtier raises on purpose."""
+
+
+class ConfigError(ColdtierError):
+    """A setting has a wrong value; the message names its environment variable."""
+
+
+class WarmTierUnavailableError(ColdtierError):
+    """The warm tier (ClickHouse server or embedded chDB) cannot be reached or opened."""
+
+
+class WarmTableMissingError(ColdtierError):
+    """A ClickHouse source table does not exist (run `coldtier init`, or check the DSN's database)."""
+
+
+class SchemaDriftError(ColdtierError):
+    """A source table's columns no longer match the cold table's DDL (missing column or changed type)."""
+
+
+class NullViolationError(ColdtierError):
+    """A source row holds NULL in a column that the cold table's DDL declares NOT NULL."""
+
+
+class WarmDataPurgedError(ColdtierError):
+    """The warm window is empty but the cold tier holds rows for it: refusing to delete them."""
+
+
+class CommitError(ColdtierError):
+    """An Iceberg commit could not be completed after all retries; nothing was committed."""
+
+
+class DdlError(ColdtierError):
+    """A file under ddl/ cannot be parsed or applied."""

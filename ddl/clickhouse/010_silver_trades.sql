@@ -1,0 +1,18 @@
+-- Silver: one normalized schema for every exchange. Filled by the materialized views that sit
+-- beside each Bronze table. ReplacingMergeTree on the natural key collapses resent trades; read
+-- with FINAL. `side` is the taker's side.
+CREATE TABLE IF NOT EXISTS silver_trades
+(
+    exchange      LowCardinality(String)  COMMENT 'binance | kraken | coinbase',
+    symbol        LowCardinality(String)  COMMENT 'canonical BASE/QUOTE, e.g. BTC/USDT',
+    trade_id      Int64,
+    price         Decimal(18, 8),
+    quantity      Decimal(18, 8),
+    quote_amount  Decimal(38, 16)         COMMENT 'price * quantity, exact',
+    side          LowCardinality(String)  COMMENT 'taker side: buy | sell',
+    trade_time    DateTime64(6, 'UTC'),
+    ingested_at   DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(trade_time)
+ORDER BY (trade_time, exchange, symbol, trade_id);

@@ -1,0 +1,29 @@
+-- Kraken public trade feed: [price, volume, time, side, orderType, misc, trade_id] per pair.
+CREATE TABLE IF NOT EXISTS bronze_trades_kraken
+(
+    pair         LowCardinality(String) COMMENT 'e.g. XBT/USD',
+    price        Decimal(18, 8),
+    volume       Decimal(18, 8),
+    time         DateTime64(6, 'UTC')   COMMENT 'trade time (native: float seconds)',
+    side         LowCardinality(String) COMMENT 'b | s (taker)',
+    order_type   LowCardinality(String) COMMENT 'm (market) | l (limit)',
+    misc         String,
+    trade_id     Int64,
+    ingested_at  DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(time)
+ORDER BY (time, pair, trade_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_silver_from_kraken TO silver_trades AS
+SELECT
+    'kraken' AS exchange,
+    replaceRegexpOne(replaceRegexpOne(pair, '^XBT/', 'BTC/'), '^XDG/', 'DOGE/') AS symbol,
+    trade_id,
+    price,
+    volume AS quantity,
+    toDecimal128(price, 8) * volume AS quote_amount,
+    if(side = 'b', 'buy', 'sell') AS side,
+    time AS trade_time,
+    ingested_at
+FROM bronze_trades_kraken;

@@ -1,0 +1,28 @@
+-- Coinbase Exchange `matches` channel: trade_id, product_id, price, size, side, time.
+-- `side` is the maker order's side, so the taker's side is the opposite.
+CREATE TABLE IF NOT EXISTS bronze_trades_coinbase
+(
+    trade_id     Int64,
+    product_id   LowCardinality(String) COMMENT 'e.g. BTC-USD',
+    price        Decimal(18, 8),
+    size         Decimal(18, 8),
+    side         LowCardinality(String) COMMENT 'maker side: buy | sell',
+    time         DateTime64(6, 'UTC'),
+    ingested_at  DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(time)
+ORDER BY (time, product_id, trade_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_silver_from_coinbase TO silver_trades AS
+SELECT
+    'coinbase' AS exchange,
+    replaceOne(product_id, '-', '/') AS symbol,
+    trade_id,
+    price,
+    size AS quantity,
+    toDecimal128(price, 8) * size AS quote_amount,
+    if(side = 'buy', 'sell', 'buy') AS side,
+    time AS trade_time,
+    ingested_at
+FROM bronze_trades_coinbase;

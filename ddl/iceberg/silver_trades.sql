@@ -1,0 +1,21 @@
+-- Cold twin of silver_trades: every exchange's trades in one normalized schema.
+CREATE TABLE IF NOT EXISTS cold.silver_trades (
+    exchange      STRING          NOT NULL,
+    symbol        STRING          NOT NULL,
+    trade_id      BIGINT          NOT NULL,
+    price         DECIMAL(18, 8)  NOT NULL,
+    quantity      DECIMAL(18, 8)  NOT NULL,
+    quote_amount  DECIMAL(38, 16) NOT NULL,
+    side          STRING          NOT NULL,
+    trade_time    TIMESTAMP       NOT NULL,
+    ingested_at   TIMESTAMP       NOT NULL
+)
+USING iceberg
+PARTITIONED BY (days(trade_time))
+TBLPROPERTIES (
+    'format-version' = '2',
+    'write.parquet.compression-codec' = 'zstd',
+    'write.parquet.compression-level' = '3',
+    'write.metadata.delete-after-commit.enabled' = 'true',
+    'write.metadata.previous-versions-max' = '50'
+);
