@@ -1,0 +1,1 @@
+"""The asset graph: ClickHouse tables (external) → Bronze → Silver → Gold cold tables."""

@@ -1,0 +1,125 @@
+"""What every cold asset shares: keys, specs, running an offload and its materialization metadata."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+from pyiceberg.table import Table
+from pyiceberg.types import NestedField
+
+from coldtier_assets.config import Settings
+from coldtier_assets.offload.pipeline import OffloadReport
+from coldtier_assets.partitions import partitions_for
+from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.tables import TableSpec
+
+#: Backfills copy many windows per run: at most this many partitions per run.
+MAX_PARTITIONS_PER_RUN = 96
+
+LAYER_DESCRIPTIONS = {
+    "bronze": "each exchange's native trade fields, as received",
+    "silver": "every exchange's trades in one normalized schema",
+    "gold": "OHLCV candles per exchange and symbol",
+}
+
+
+def warm_key(spec: TableSpec) -> dg.AssetKey:
+    """Asset key of a ClickHouse source table."""
+    return dg.AssetKey(["clickhouse", spec.name])
+
+
+def cold_key(spec: TableSpec) -> dg.AssetKey:
+    """Asset key of a cold Iceberg table."""
+    return dg.AssetKey(["cold", spec.name])
+
+
+def warm_spec(spec: TableSpec) -> dg.AssetSpec:
+    """The ClickHouse table as an external asset (kind ``clickhouse``)."""
+    return dg.AssetSpec(
+        key=warm_key(spec),
+        kinds={"clickhouse"},
+        group_name="warm",
+        description=f"ClickHouse {spec.layer} table `{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}); warm tier.",
+        metadata={"table": spec.name, "time_column": spec.time_column},
+    )
+
+
+def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
+    """The cold Iceberg twin: depends on its ClickHouse source and on its upstream cold tables."""
+    upstream = [dg.AssetKey(["cold", name]) for name in spec.upstream]
+    return dg.AssetSpec(
+        key=cold_key(spec),
+        deps=[warm_key(spec), *upstream],
+        kinds={"iceberg"},
+        group_name=spec.layer,
+        partitions_def=partitions_for(spec, settings),
+        description=(
+            f"Iceberg table `{settings.namespace}.{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}), copied from "
+            f"ClickHouse by windows of {spec.window(settings.window)} of `{spec.time_column}`, exactly once."
+        ),
+        metadata={
+            "natural_key": ", ".join(spec.natural_key),
+            "time_column": spec.time_column,
+            "dagster/table_name": f"{settings.namespace}.{spec.name}",
+        },
+    )
+
+
+def column_schema(table: Table) -> dg.TableSchema:
+    """The Iceberg table's columns as a Dagster table schema."""
+
+    def column(field: NestedField) -> dg.TableColumn:
+        return dg.TableColumn(
+            name=field.name,
+            type=str(field.field_type),
+            description=field.doc,
+            constraints=dg.TableColumnConstraints(nullable=not field.required),
+        )
+
+    return dg.TableSchema(columns=[column(field) for field in table.schema().fields])
+
+
+def materialization_metadata(report: OffloadReport, table: Table, now: datetime) -> dict[str, dg.RawMetadataValue]:
+    """Rows, bytes, files, snapshot, window, checksum, duration, lag, schema and location of one run."""
+    results = report.results
+    snapshot = table.current_snapshot()
+    summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "rows": dg.MetadataValue.int(report.rows),
+        "bytes": dg.MetadataValue.int(report.bytes),
+        "files": dg.MetadataValue.int(report.files),
+        "commits": dg.MetadataValue.int(len(results)),
+        "snapshot_id": dg.MetadataValue.text(str(results[-1].snapshot_id) if results else "none"),
+        "window_start": dg.MetadataValue.text(results[0].window.start.isoformat() if results else ""),
+        "window_end": dg.MetadataValue.text(results[-1].window.end.isoformat() if results else ""),
+        "source_checksum": dg.MetadataValue.text(
+            ", ".join(result.checksum_hex for result in results if result.rows) or "empty"
+        ),
+        "duration_s": dg.MetadataValue.float(round(sum(result.seconds for result in results), 3)),
+        "watermark": dg.MetadataValue.text(report.watermark.isoformat() if report.watermark else "none"),
+        "lag_s": dg.MetadataValue.float(
+            round((now - report.watermark).total_seconds(), 1) if report.watermark else -1.0
+        ),
+        "iceberg_location": dg.MetadataValue.path(table.location()),
+        "dagster/column_schema": column_schema(table),
+    }
+    if "total-records" in summary:
+        metadata["dagster/row_count"] = dg.MetadataValue.int(int(summary["total-records"]))
+    return metadata
+
+
+def offload_partitions(
+    context: dg.AssetExecutionContext, coldtier: ColdtierResource, spec: TableSpec
+) -> dg.MaterializeResult:
+    """Copy the run's partition (or partition range) of one table and describe what was committed."""
+    window = context.partition_time_window
+    report = coldtier.offloader().offload(spec, window.start, window.end, run_id=context.run_id)
+    table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
+    context.log.info(
+        f"{spec.name} [{window.start:%Y-%m-%d %H:%M}, {window.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
+        f"{len(report.results)} commit(s); watermark {report.watermark}"
+    )
+    return dg.MaterializeResult(
+        asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
+    )

@@ -1,0 +1,170 @@
+"""The ``coldtier`` command line: init, simulate, offload, demo, status, dev."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from coldtier_assets.config import SETTINGS_DOC, Settings, load_settings
+from coldtier_assets.errors import ColdtierError
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.iceberg import open_catalog
+
+app = typer.Typer(help="coldtier: tier crypto trades from ClickHouse (warm) into Iceberg (cold), exactly once.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ColdtierError as error:
+        console.print(f"[red]configuration error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date/time: {value!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _fail(error: ColdtierError) -> typer.Exit:
+    console.print(f"[red]error:[/red] {type(error).__name__}: {error}")
+    return typer.Exit(1)
+
+
+@app.command()
+def init() -> None:
+    """Create the warm (ClickHouse) and cold (Iceberg) tables from ddl/; running it twice is a no-op."""
+    from coldtier_assets.bootstrap import init_all
+
+    settings = _settings()
+    try:
+        report = init_all(WarmTier(settings.warm_dsn), open_catalog(settings), settings.namespace)
+    except ColdtierError as error:
+        raise _fail(error) from None
+    console.print(f"warm: {report.warm_statements} DDL statements applied (IF NOT EXISTS)")
+    console.print(f"cold: created {list(report.cold_created) or 'none'}; already present {len(report.cold_existing)}")
+
+
+@app.command()
+def simulate(
+    start: Annotated[str | None, typer.Option(help="history start (ISO 8601, UTC)")] = None,
+    end: Annotated[str | None, typer.Option(help="history end (ISO 8601, UTC)")] = None,
+    live: Annotated[bool, typer.Option(help="write trades as they happen until stopped")] = False,
+    rate: Annotated[float, typer.Option(help="trades per second, all exchanges together")] = 150.0,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same trades)")] = 7,
+    duration: Annotated[float | None, typer.Option(help="live mode: stop after this many seconds")] = None,
+) -> None:
+    """Write a realistic Binance/Kraken/Coinbase trade feed into the Bronze tables."""
+    from coldtier_assets.simulate.feed import simulate_history, simulate_live
+
+    settings = _settings()
+    warm = WarmTier(settings.warm_dsn)
+    try:
+        if live:
+            report = simulate_live(warm, trades_per_second=rate, seed=seed, duration_seconds=duration)
+        else:
+            if not (start and end):
+                raise typer.BadParameter("give --start and --end, or --live")
+            report = simulate_history(warm, _parse_time(start), _parse_time(end), seed=seed, trades_per_second=rate)
+    except ColdtierError as error:
+        raise _fail(error) from None
+    console.print(
+        f"{report.total:,} trades ({report.duplicates:,} resent) in {report.elapsed_seconds:.1f} s "
+        f"= {report.rate:,.0f} trades/s; per exchange: {report.per_exchange}"
+    )
+
+
+@app.command()
+def offload(
+    table: Annotated[list[str], typer.Option(help="table(s) to copy (default: all)")] = [],  # noqa: B006
+    start: Annotated[str, typer.Option(help="first window start (ISO 8601, UTC)")] = "",
+    end: Annotated[str, typer.Option(help="last window end (ISO 8601, UTC)")] = "",
+) -> None:
+    """Copy windows [start, end) of tables outside Dagster (same core, same exactly-once commits)."""
+    from coldtier_assets.offload.pipeline import Offloader
+    from coldtier_assets.tables import TABLES, get_table
+
+    settings = _settings()
+    specs = [get_table(name) for name in table] if table else list(TABLES)
+    offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings))
+    try:
+        for spec in specs:
+            report = offloader.offload(spec, _parse_time(start), _parse_time(end), run_id="cli")
+            console.print(f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}")
+    except (ColdtierError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def status() -> None:
+    """Per table: watermark, lag, rows warm and cold, files and snapshots."""
+    from coldtier_assets.status import collect_status, render_status
+
+    settings = _settings()
+    try:
+        statuses = collect_status(WarmTier(settings.warm_dsn), open_catalog(settings), settings.namespace)
+    except ColdtierError as error:
+        raise _fail(error) from None
+    console.print(render_status(statuses))
+
+
+@app.command()
+def demo(
+    hours: Annotated[float, typer.Option(help="hours of trades to simulate")] = 2.0,
+    rate: Annotated[float, typer.Option(help="trades per second, all exchanges together")] = 150.0,
+) -> None:
+    """Init, simulate two hours of trades, copy every closed window of all ten tables, print status."""
+    from coldtier_assets.demo import run_demo
+    from coldtier_assets.status import render_status
+
+    settings = _settings()
+    try:
+        runs, statuses = run_demo(settings, hours=hours, trades_per_second=rate, say=console.print)
+    except ColdtierError as error:
+        raise _fail(error) from None
+    console.print(render_status(statuses))
+    if not all(run.success for run in runs):
+        console.print("[red]some offload runs failed; see `make dev` → Runs[/red]")
+        raise typer.Exit(1)
+    console.print(f"Open the UI on this data: [bold]make dev[/bold] (DAGSTER_HOME={settings.dagster_home})")
+
+
+@app.command()
+def dev(port: Annotated[int, typer.Option(help="webserver port")] = 3000) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on the configured tiers."""
+    from coldtier_assets.instance import REPO_ROOT, prepare_dagster_home
+
+    prepare_dagster_home(_settings())
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)]
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        process.wait()
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@app.command()
+def config() -> None:
+    """List every setting, its environment variable, its default and its current value."""
+    settings = _settings()
+    for variable, meaning, default in SETTINGS_DOC:
+        console.print(f"[bold]{variable}[/bold] = {os.environ.get(variable, '')!r}  ({meaning}; default {default})")
+    console.print(settings)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,31 @@
+"""The Dagster code location: assembled from the modules around it."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from coldtier_assets.assets.bronze import build_bronze_assets
+from coldtier_assets.assets.common import warm_spec
+from coldtier_assets.assets.gold import build_gold_assets
+from coldtier_assets.assets.silver import build_silver_asset
+from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.jobs import build_offload_jobs
+from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.tables import TABLES
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every asset, job and resource for the given settings."""
+    return dg.Definitions(
+        assets=[
+            *(warm_spec(spec) for spec in TABLES),
+            build_bronze_assets(settings),
+            build_silver_asset(settings),
+            *build_gold_assets(settings),
+        ],
+        jobs=build_offload_jobs(settings),
+        resources={"coldtier": ColdtierResource.from_settings(settings)},
+    )
+
+
+defs = build_definitions(load_settings())

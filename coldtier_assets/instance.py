@@ -1,0 +1,21 @@
+"""Prepare ``DAGSTER_HOME``: PostgreSQL storage when configured, SQLite otherwise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from coldtier_assets.config import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def prepare_dagster_home(settings: Settings) -> Path:
+    """Create ``DAGSTER_HOME`` with the right ``dagster.yaml`` and export it for child processes."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    template = "dagster.yaml" if settings.dagster_pg_url else "dagster.sqlite.yaml"
+    shutil.copyfile(REPO_ROOT / template, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

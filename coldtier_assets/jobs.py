@@ -1,0 +1,40 @@
+"""Offload jobs: one per window length (a job's assets must share one partitions definition)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+import dagster as dg
+
+from coldtier_assets.assets.common import cold_key
+from coldtier_assets.config import Settings
+from coldtier_assets.partitions import window_label, window_partitions
+from coldtier_assets.tables import TABLES, TableSpec
+
+
+def tables_by_window(settings: Settings) -> dict[timedelta, list[TableSpec]]:
+    """Registry tables grouped by their offload window, shortest window first."""
+    groups: dict[timedelta, list[TableSpec]] = defaultdict(list)
+    for spec in TABLES:
+        groups[spec.window(settings.window)].append(spec)
+    return dict(sorted(groups.items()))
+
+
+def offload_job_name(window: timedelta) -> str:
+    """Name of the offload job for one window length."""
+    return f"offload_{window_label(window)}"
+
+
+def build_offload_jobs(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:
+    """An in-process job per window length, selecting the cold tables of that window."""
+    return [
+        dg.define_asset_job(
+            name=offload_job_name(window),
+            selection=dg.AssetSelection.assets(*(cold_key(spec) for spec in specs)),
+            partitions_def=window_partitions(window, settings),
+            executor_def=dg.in_process_executor,
+            description=f"Copy windows of {window_label(window)}: {', '.join(spec.name for spec in specs)}.",
+        )
+        for window, specs in tables_by_window(settings).items()
+    ]

@@ -1,0 +1,1 @@
+"""The Dagster-free offload core: read a window from ClickHouse, commit it to Iceberg exactly once."""

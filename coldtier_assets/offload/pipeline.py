@@ -1,0 +1,183 @@
+"""Offload windows of one table: read each from ClickHouse in slices, commit it to Iceberg once.
+
+Runs of consecutive empty windows are committed together as one marker commit, so a backfill over
+quiet history costs one commit, not one per window.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from coldtier_assets.config import Settings
+from coldtier_assets.errors import WarmDataPurgedError
+from coldtier_assets.offload.sink import PREFIX, DataFileWriter, commit_window, read_ledger, window_filter
+from coldtier_assets.offload.source import (
+    ROW_HASH_COLUMN,
+    SourceTable,
+    check_source,
+    checksum_of,
+    read_slices,
+    to_cold_arrow,
+)
+from coldtier_assets.offload.windows import Window, split_windows
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.tables import TableSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """What one commit did: a window (or a run of empty windows) with its figures."""
+
+    table: str
+    window: Window
+    rows: int
+    checksum: int
+    files: int
+    bytes: int
+    snapshot_id: int
+    attempts: int
+    seconds: float
+
+    @property
+    def checksum_hex(self) -> str:
+        """The content checksum as 16 hex digits."""
+        return f"{self.checksum:016x}"
+
+
+@dataclass
+class OffloadReport:
+    """All commits of one offload call, plus the table's watermark after them."""
+
+    table: str
+    results: list[WindowResult] = field(default_factory=list)
+    watermark: datetime | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows written in total."""
+        return sum(result.rows for result in self.results)
+
+    @property
+    def bytes(self) -> int:
+        """Parquet bytes written in total."""
+        return sum(result.bytes for result in self.results)
+
+    @property
+    def files(self) -> int:
+        """Data files written in total."""
+        return sum(result.files for result in self.results)
+
+
+class Offloader:
+    """Copies windows of the registry's tables from the warm tier to the cold tier."""
+
+    def __init__(self, settings: Settings, warm: WarmTier, catalog_factory: Callable[[], Catalog]) -> None:
+        self.settings = settings
+        self.warm = warm
+        self.catalog_factory = catalog_factory
+
+    def identifier(self, spec: TableSpec) -> tuple[str, str]:
+        """The catalog identifier of a table's cold twin."""
+        return (self.settings.namespace, spec.name)
+
+    def offload(self, spec: TableSpec, start: datetime, end: datetime, run_id: str = "manual") -> OffloadReport:
+        """Copy every window of ``spec`` in [start, end); each non-empty window is its own commit."""
+        catalog = self.catalog_factory()
+        table = catalog.load_table(self.identifier(spec))
+        source = check_source(self.warm, spec, table.schema())
+        report = OffloadReport(spec.name)
+        empty_run: list[Window] = []
+
+        def flush_empty() -> None:
+            if empty_run:
+                report.results.append(
+                    self._commit(catalog, spec, Window(empty_run[0].start, empty_run[-1].end), None, 0, 0, run_id)
+                )
+                empty_run.clear()
+
+        for window in split_windows(start, end, spec.window(self.settings.window)):
+            started = time.monotonic()
+            writer, rows, checksum = self._write(table, source, window)
+            if rows == 0:
+                self._refuse_if_cold_has_rows(table, spec, window)
+                empty_run.append(window)
+                continue
+            flush_empty()
+            try:
+                result = self._commit(catalog, spec, window, writer, rows, checksum, run_id, started)
+            except BaseException:
+                writer.discard()
+                raise
+            report.results.append(result)
+        flush_empty()
+        report.watermark = read_ledger(catalog.load_table(self.identifier(spec))).watermark
+        return report
+
+    def _write(self, table: Table, source: SourceTable, window: Window) -> tuple[DataFileWriter, int, int]:
+        writer = DataFileWriter(table)
+        arrow_schema = table.schema().as_arrow()
+        rows = checksum = 0
+        try:
+            for data in read_slices(self.warm, source, window, self.settings.read_slice_rows):
+                checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
+                rows += data.num_rows
+                writer.write(to_cold_arrow(data, source, window, arrow_schema))
+                del data
+        except BaseException:
+            writer.discard()
+            raise
+        return writer, rows, checksum
+
+    def _refuse_if_cold_has_rows(self, table: Table, spec: TableSpec, window: Window) -> None:
+        """An empty warm window must not wipe cold rows (the warm day may have been purged)."""
+        scan = table.scan(row_filter=window_filter(spec.time_column, window), selected_fields=(spec.time_column,))
+        if any(True for _ in scan.plan_files()):
+            cold_rows = scan.to_arrow().num_rows
+            if cold_rows:
+                raise WarmDataPurgedError(
+                    f"{spec.name} window {window}: ClickHouse has no rows but the cold tier has {cold_rows}; "
+                    "the warm data was purged or deleted — refusing to delete the cold copy"
+                )
+
+    def _commit(
+        self,
+        catalog: Catalog,
+        spec: TableSpec,
+        window: Window,
+        writer: DataFileWriter | None,
+        rows: int,
+        checksum: int,
+        run_id: str,
+        started: float | None = None,
+    ) -> WindowResult:
+        started = time.monotonic() if started is None else started
+        files = writer.files if writer else []
+        summary = {
+            PREFIX + "source-rows": str(rows),
+            PREFIX + "source-checksum": f"{checksum:016x}",
+            PREFIX + "run-id": run_id,
+            PREFIX + "committed-at": datetime.now(UTC).isoformat(),
+        }
+        outcome = commit_window(catalog, self.identifier(spec), spec.time_column, window, files, summary)
+        result = WindowResult(
+            table=spec.name,
+            window=window,
+            rows=rows,
+            checksum=checksum,
+            files=len(files),
+            bytes=writer.bytes_written if writer else 0,
+            snapshot_id=outcome.snapshot_id,
+            attempts=outcome.attempts,
+            seconds=time.monotonic() - started,
+        )
+        log.info("%s %s: %d rows, %d files, snapshot %d", spec.name, window, rows, len(files), outcome.snapshot_id)
+        return result

@@ -1,0 +1,176 @@
+"""The Iceberg side of a window: write data files, then replace the window in one commit.
+
+A commit deletes the window's rows and appends the new files in **one** catalog commit, with the
+window, source row count, checksum, run id, a commit id and the table's ledger of committed
+windows in the snapshot summary. Conflicts are retried against fresh metadata (recomputing the
+ledger); an unknown outcome is resolved by looking for the commit id in the table's snapshots.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, TableProperties
+from pyiceberg.table.snapshots import Snapshot
+
+from coldtier_assets.errors import CommitError
+from coldtier_assets.offload.windows import Ledger, Window
+
+log = logging.getLogger(__name__)
+
+PREFIX = "coldtier."
+LEDGER_KEY = PREFIX + "ledger"
+COMMIT_ID_KEY = PREFIX + "commit-id"
+
+
+def window_filter(time_column: str, window: Window) -> BooleanExpression:
+    """Iceberg predicate selecting the rows of a window."""
+    return And(
+        GreaterThanOrEqual(time_column, window.start.isoformat()),
+        LessThan(time_column, window.end.isoformat()),
+    )
+
+
+def coldtier_property(snapshot: Snapshot, key: str) -> str | None:
+    """A coldtier snapshot-summary property (``None`` when absent)."""
+    return snapshot.summary.additional_properties.get(key) if snapshot.summary else None
+
+
+def newest_coldtier_snapshot(table: Table) -> Snapshot | None:
+    """The newest snapshot on main's ancestry that coldtier wrote (skipping e.g. compactions)."""
+    snapshot = table.current_snapshot()
+    while snapshot is not None:
+        if coldtier_property(snapshot, LEDGER_KEY) is not None:
+            return snapshot
+        parent = snapshot.parent_snapshot_id
+        snapshot = table.metadata.snapshot_by_id(parent) if parent is not None else None
+    return None
+
+
+def read_ledger(table: Table) -> Ledger:
+    """The committed windows of a table, from its newest coldtier snapshot summary."""
+    snapshot = newest_coldtier_snapshot(table)
+    return Ledger.decode(coldtier_property(snapshot, LEDGER_KEY)) if snapshot else Ledger()
+
+
+class DataFileWriter:
+    """Writes Arrow slices of one window as Parquet data files of a table (not yet committed)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.write_uuid = uuid.uuid4()
+        self.counter = itertools.count(0)
+        self.files: list[DataFile] = []
+
+    def write(self, data: pa.Table) -> None:
+        """Write one slice; partitioning and file size follow the table's spec and properties."""
+        if data.num_rows:
+            self.files += _dataframe_to_data_files(
+                table_metadata=self.table.metadata,
+                df=data,
+                io=self.table.io,
+                write_uuid=self.write_uuid,
+                counter=self.counter,
+            )
+
+    @property
+    def bytes_written(self) -> int:
+        """Total Parquet bytes of the files written so far."""
+        return sum(file.file_size_in_bytes for file in self.files)
+
+    def discard(self) -> None:
+        """Delete the written files (after a failure, so nothing half-written is left behind)."""
+        for file in self.files:
+            try:
+                self.table.io.delete(file.file_path)
+            except Exception:  # best effort: orphan-file removal catches what is left
+                log.warning("could not delete uncommitted data file %s", file.file_path, exc_info=True)
+        self.files = []
+
+
+@dataclass(frozen=True)
+class CommitOutcome:
+    """A landed commit: the snapshot that holds the window's data and how many attempts it took."""
+
+    snapshot_id: int
+    attempts: int
+    ledger: Ledger
+
+
+def _without_internal_retries(table: Table) -> Table:
+    """Disable pyiceberg's own retry for this commit: it would replay a stale ledger."""
+    properties = {**table.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    table.metadata = table.metadata.model_copy(update={"properties": properties})
+    return table
+
+
+def _find_commit(table: Table, commit_id: str) -> Snapshot | None:
+    for snapshot in reversed(table.metadata.snapshots):
+        if coldtier_property(snapshot, COMMIT_ID_KEY) == commit_id:
+            return snapshot
+    return None
+
+
+def commit_window(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    time_column: str,
+    window: Window,
+    files: Iterable[DataFile],
+    summary: dict[str, str],
+    *,
+    max_attempts: int = 8,
+) -> CommitOutcome:
+    """Replace the window's rows with ``files`` in one atomic commit, retrying conflicts."""
+    files = list(files)
+    commit_id = str(uuid.uuid4())
+    last_error: Exception | None = None
+    for attempt in range(1, max_attempts + 1):
+        table = catalog.load_table(identifier)
+        ledger = read_ledger(table).add(window)
+        properties = {
+            **summary,
+            PREFIX + "window-start": window.start.isoformat(),
+            PREFIX + "window-end": window.end.isoformat(),
+            COMMIT_ID_KEY: commit_id,
+            LEDGER_KEY: ledger.encode(),
+        }
+        transaction = _without_internal_retries(table).transaction()
+        with warnings.catch_warnings():  # a first copy of a window has nothing to delete: expected
+            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+            transaction.delete(window_filter(time_column, window), snapshot_properties=properties)
+        with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            for file in files:
+                append.append_data_file(file)
+        try:
+            committed = transaction.commit_transaction()
+            snapshot = committed.current_snapshot()
+            assert snapshot is not None
+            return CommitOutcome(snapshot.snapshot_id, attempt, ledger)
+        except CommitFailedException as error:  # someone committed first: retry on fresh metadata
+            last_error = error
+            log.info("commit conflict on %s %s (attempt %d): %s", identifier, window, attempt, error)
+        except Exception as error:  # outcome unknown (e.g. connection lost): look for our commit id
+            last_error = error
+            log.warning("commit outcome unknown on %s %s: %s", identifier, window, error)
+            try:
+                landed = _find_commit(catalog.load_table(identifier), commit_id)
+            except Exception:
+                landed = None
+            if landed is not None:
+                return CommitOutcome(landed.snapshot_id, attempt, ledger)
+        time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
+    raise CommitError(f"could not commit {window} to {'.'.join(identifier)} after {max_attempts} attempts: {last_error}")

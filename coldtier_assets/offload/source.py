@@ -1,0 +1,208 @@
+"""The ClickHouse side of a window: schema check against the DDL, row hashes, sliced Arrow reads.
+
+Through clickhouse-connect's chDB backend a query's Arrow result is materialized before the first
+batch, so a window is read in slices of at most ``slice_rows`` rows (planned from per-second row
+counts) to keep memory bounded however large the window is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+from pyiceberg.schema import Schema
+from pyiceberg.types import (
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    StringType,
+    TimestampType,
+    TimestamptzType,
+)
+
+from coldtier_assets.errors import NullViolationError, SchemaDriftError
+from coldtier_assets.offload.windows import Window
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.tables import INGESTION_COLUMNS, TableSpec
+
+ROW_HASH_COLUMN = "_coldtier_row_hash"
+
+_WRAPPERS = re.compile(r"^(?:LowCardinality|Nullable)\((.*)\)$")
+
+
+def _unwrap(ch_type: str) -> tuple[str, bool]:
+    """Strip LowCardinality/Nullable wrappers; report whether the type is Nullable."""
+    nullable = False
+    while match := _WRAPPERS.match(ch_type):
+        nullable = nullable or ch_type.startswith("Nullable(")
+        ch_type = match.group(1)
+    return ch_type, nullable
+
+
+def clickhouse_type_fits(ch_type: str, iceberg_type: IcebergType) -> bool:
+    """True when values of the ClickHouse type convert to the Iceberg type without loss."""
+    base, _ = _unwrap(ch_type)
+    if isinstance(iceberg_type, DecimalType):
+        return base.replace(" ", "") == f"Decimal({iceberg_type.precision},{iceberg_type.scale})"
+    if isinstance(iceberg_type, TimestamptzType | TimestampType):
+        return base == "DateTime" or base.startswith("DateTime64(") or base.startswith("DateTime(")
+    if isinstance(iceberg_type, StringType):
+        return base == "String" or base.startswith("FixedString(")
+    if isinstance(iceberg_type, LongType):
+        return base in {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32"}
+    if isinstance(iceberg_type, IntegerType):
+        return base in {"Int8", "Int16", "Int32", "UInt8", "UInt16"}
+    if isinstance(iceberg_type, BooleanType):
+        return base == "Bool"
+    if isinstance(iceberg_type, DoubleType):
+        return base in {"Float32", "Float64"}
+    if isinstance(iceberg_type, DateType):
+        return base in {"Date", "Date32"}
+    return False
+
+
+def _hash_term(column: str, iceberg_type: IcebergType) -> str:
+    """A canonical, engine-independent hash input for one column (same for warm and cold reads)."""
+    quoted = f"`{column}`"
+    if isinstance(iceberg_type, TimestamptzType | TimestampType):
+        return f"toUnixTimestamp64Micro(toDateTime64({quoted}, 6, 'UTC'))"
+    if isinstance(iceberg_type, BooleanType):
+        return f"toUInt8({quoted})"
+    if isinstance(iceberg_type, LongType | IntegerType):
+        return f"toInt64({quoted})"
+    return f"toString({quoted})"
+
+
+def row_hash_expression(schema: Schema) -> str:
+    """ClickHouse SQL for a per-row content hash over every column but the ingestion columns.
+
+    The window checksum is the wrapping UInt64 sum of these hashes, so it does not depend on row
+    order; ClickHouse computes it the same way over a warm table or a cold table (``iceberg*``).
+    """
+    terms = [_hash_term(field.name, field.field_type) for field in schema.fields if field.name not in INGESTION_COLUMNS]
+    return f"cityHash64({', '.join(terms)})"
+
+
+def sql_time(moment: datetime) -> str:
+    """A ClickHouse DateTime64(6, 'UTC') literal."""
+    return f"toDateTime64('{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}', 6, 'UTC')"
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """A checked ClickHouse source: how to read it and which nullable columns need a NULL check."""
+
+    spec: TableSpec
+    schema: Schema
+    use_final: bool
+    nullable_required: tuple[str, ...]
+
+    @property
+    def time_column(self) -> str:
+        """The trade-time column that windows are cut on."""
+        return self.spec.time_column
+
+    def window_predicate(self, window: Window) -> str:
+        """SQL predicate selecting the window's rows."""
+        column = f"`{self.time_column}`"
+        return f"{column} >= {sql_time(window.start)} AND {column} < {sql_time(window.end)}"
+
+    @property
+    def from_clause(self) -> str:
+        """``FROM <table> [FINAL]`` — FINAL collapses resent rows of ReplacingMergeTree tables."""
+        return f"FROM `{self.spec.name}`" + (" FINAL" if self.use_final else "")
+
+
+def check_source(warm: WarmTier, spec: TableSpec, schema: Schema) -> SourceTable:
+    """Compare the ClickHouse table's columns with the cold schema; raise on any drift."""
+    columns = warm.columns(spec.name)
+    problems = []
+    nullable_required = []
+    for field in schema.fields:
+        if field.name not in columns:
+            problems.append(f"column {field.name!r} is missing")
+            continue
+        ch_type = columns[field.name]
+        if not clickhouse_type_fits(ch_type, field.field_type):
+            problems.append(f"column {field.name!r} is {ch_type}, the DDL says {field.field_type}")
+        elif _unwrap(ch_type)[1] and field.required:
+            nullable_required.append(field.name)
+    if problems:
+        raise SchemaDriftError(f"ClickHouse table {spec.name!r} no longer matches its DDL: " + "; ".join(problems))
+    engine_rows = warm.rows(
+        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = {t:String}", {"t": spec.name}
+    )
+    engine = str(engine_rows[0][0]) if engine_rows else ""
+    return SourceTable(spec, schema, "ReplacingMergeTree" in engine, tuple(nullable_required))
+
+
+def plan_slices(warm: WarmTier, source: SourceTable, window: Window, slice_rows: int) -> list[Window]:
+    """Cut a window into sub-windows of at most ``slice_rows`` rows (per-second granularity)."""
+    counts = warm.rows(
+        f"SELECT intDiv(toUnixTimestamp64Micro(toDateTime64(`{source.time_column}`, 6, 'UTC')), 1000000) AS second, "
+        f"count() FROM `{source.spec.name}` WHERE {source.window_predicate(window)} GROUP BY second ORDER BY second"
+    )
+    if sum(int(str(count)) for _, count in counts) <= slice_rows:
+        return [window]
+    slices = []
+    slice_start = window.start
+    in_slice = 0
+    for second, count in counts:
+        boundary = datetime.fromtimestamp(int(str(second)), UTC)
+        if in_slice and in_slice + int(str(count)) > slice_rows and boundary > slice_start:
+            slices.append(Window(slice_start, boundary))
+            slice_start, in_slice = boundary, 0
+        in_slice += int(str(count))
+    slices.append(Window(slice_start, window.end))
+    return slices
+
+
+def read_slices(warm: WarmTier, source: SourceTable, window: Window, slice_rows: int) -> Iterator[pa.Table]:
+    """Yield the window's rows as Arrow tables of at most about ``slice_rows`` rows each.
+
+    Each table carries :data:`ROW_HASH_COLUMN` (computed by ClickHouse) next to the schema's columns.
+    """
+    select_list = ", ".join(f"`{field.name}`" for field in source.schema.fields)
+    for part in plan_slices(warm, source, window, slice_rows):
+        yield warm.arrow(
+            f"SELECT {select_list}, {row_hash_expression(source.schema)} AS {ROW_HASH_COLUMN} "
+            f"{source.from_clause} WHERE {source.window_predicate(part)}"
+        )
+
+
+def checksum_of(hashes: pa.Array | pa.ChunkedArray) -> int:
+    """Wrapping UInt64 sum of row hashes (order-independent), as ClickHouse's ``sum`` computes it."""
+    total = np.uint64(0)
+    for chunk in hashes.chunks if isinstance(hashes, pa.ChunkedArray) else [hashes]:
+        total = np.add(total, chunk.to_numpy(zero_copy_only=False).astype(np.uint64).sum(dtype=np.uint64))
+    return int(total)
+
+
+def to_cold_arrow(data: pa.Table, source: SourceTable, window: Window, arrow_schema: pa.Schema) -> pa.Table:
+    """Drop the hash column, reject NULLs in NOT NULL columns, cast to the cold table's Arrow schema."""
+    for name in source.nullable_required:
+        nulls = data.column(name).null_count
+        if nulls:
+            raise NullViolationError(
+                f"{nulls} row(s) of ClickHouse table {source.spec.name!r} in window {window} have NULL in "
+                f"{name!r}, which the DDL declares NOT NULL; nothing was committed"
+            )
+    data = data.drop_columns([ROW_HASH_COLUMN])
+    return data.cast(arrow_schema)
+
+
+def warm_checksum(warm: WarmTier, source: SourceTable, window: Window) -> tuple[int, int]:
+    """(rows, checksum) of the window computed by ClickHouse over the warm table."""
+    rows = warm.rows(
+        f"SELECT count(), sum({row_hash_expression(source.schema)}) {source.from_clause} "
+        f"WHERE {source.window_predicate(window)}"
+    )
+    return int(str(rows[0][0])), int(str(rows[0][1]))

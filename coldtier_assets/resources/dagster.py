@@ -1,0 +1,63 @@
+"""Thin Dagster resources over the Dagster-free warm tier and Iceberg catalog."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from functools import cached_property
+
+import dagster as dg
+from pyiceberg.catalog.sql import SqlCatalog
+
+from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.iceberg import open_catalog
+
+_WARM_TIERS: dict[str, WarmTier] = {}
+_WARM_TIERS_LOCK = threading.Lock()
+
+
+def shared_warm_tier(dsn: str) -> WarmTier:
+    """One :class:`WarmTier` per DSN and process, so its in-process lock covers every thread."""
+    with _WARM_TIERS_LOCK:
+        if dsn not in _WARM_TIERS:
+            _WARM_TIERS[dsn] = WarmTier(dsn)
+        return _WARM_TIERS[dsn]
+
+
+class ColdtierResource(dg.ConfigurableResource):
+    """The warm tier, the Iceberg catalog and the offload settings, as one Dagster resource.
+
+    Fields default to :func:`~coldtier_assets.config.load_settings` (environment variables with the
+    embedded defaults); set them explicitly, or with ``dg.EnvVar``, to override.
+    """
+
+    warm_dsn: str
+    catalog_uri: str
+    warehouse: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ColdtierResource:
+        """A resource configured from the process settings."""
+        return cls(warm_dsn=settings.warm_dsn, catalog_uri=settings.catalog_uri, warehouse=settings.warehouse)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The process settings, with this resource's connection fields applied."""
+        return dataclasses.replace(
+            load_settings(), warm_dsn=self.warm_dsn, catalog_uri=self.catalog_uri, warehouse=self.warehouse
+        )
+
+    @property
+    def warm(self) -> WarmTier:
+        """The process-wide warm tier for this DSN."""
+        return shared_warm_tier(self.warm_dsn)
+
+    def catalog(self) -> SqlCatalog:
+        """A fresh catalog connection (one per thread)."""
+        return open_catalog(self.settings)
+
+    def offloader(self) -> Offloader:
+        """The offload core wired to this resource."""
+        return Offloader(self.settings, self.warm, self.catalog)

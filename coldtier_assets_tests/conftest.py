@@ -1,0 +1,27 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from coldtier_assets_tests.postgres_server import create_database, drop_database, running_postgres
+
+# The embedded-coldtier fixtures (settings, warm, catalog, initialized, ...).
+pytest_plugins = ("coldtier_assets_tests.fixtures",)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real throwaway PostgreSQL 15 server for the whole session: the URL of its first database."""
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_pg_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL server, dropped after the test."""
+    url = create_database(postgres_url)
+    yield url
+    drop_database(postgres_url, url.rsplit("/", 1)[1])

@@ -1,0 +1,57 @@
+import pytest
+from pyiceberg.transforms import DayTransform, MonthTransform
+from pyiceberg.types import DecimalType, TimestamptzType
+
+from coldtier_assets.ddl import clickhouse_statements, iceberg_ddl, parse_iceberg_ddl, render
+from coldtier_assets.errors import DdlError
+from coldtier_assets.offload.source import clickhouse_type_fits
+from coldtier_assets.tables import TABLES, get_table
+
+
+def test_ten_cold_tables_with_zstd_level_3_and_layer_partitioning() -> None:
+    assert len(TABLES) == 10
+    for spec in TABLES:
+        ddl = iceberg_ddl(spec)
+        assert ddl.properties["write.parquet.compression-codec"] == "zstd"
+        assert ddl.properties["write.parquet.compression-level"] == "3"
+        (field,) = ddl.partition_spec.fields
+        source = ddl.schema.find_field(field.source_id).name
+        assert source == spec.time_column
+        assert isinstance(field.transform, MonthTransform if spec.layer == "gold" else DayTransform)
+        assert all(f.required for f in ddl.schema.fields)
+
+
+def test_prices_are_exact_decimals() -> None:
+    silver = iceberg_ddl(get_table("silver_trades")).schema
+    assert silver.find_field("price").field_type == DecimalType(18, 8)
+    assert silver.find_field("quote_amount").field_type == DecimalType(38, 16)
+    assert silver.find_field("trade_time").field_type == TimestamptzType()
+
+
+def test_clickhouse_ddl_has_tables_views_and_one_gold_view_per_interval() -> None:
+    statements = clickhouse_statements()
+    gold = [s for s in statements if s.startswith("CREATE VIEW IF NOT EXISTS gold_ohlcv_")]
+    assert len(gold) == 6
+    assert sum("MATERIALIZED VIEW" in s for s in statements) == 3
+
+
+def test_unknown_placeholder_and_bad_ddl_are_clear_errors() -> None:
+    with pytest.raises(DdlError, match="placeholder"):
+        render("{{missing}}", {})
+    with pytest.raises(DdlError, match="unsupported column type"):
+        parse_iceberg_ddl("CREATE TABLE cold.t (a GEOMETRY) USING iceberg")
+    with pytest.raises(DdlError, match="not a CREATE TABLE"):
+        parse_iceberg_ddl("DROP TABLE cold.t")
+
+
+@pytest.mark.parametrize(
+    ("ch_type", "fits"),
+    [
+        ("Decimal(18, 8)", True),
+        ("Nullable(Decimal(18, 8))", True),
+        ("Float64", False),
+        ("Decimal(18, 6)", False),
+    ],
+)
+def test_source_type_compatibility(ch_type: str, fits: bool) -> None:
+    assert clickhouse_type_fits(ch_type, DecimalType(18, 8)) is fits
