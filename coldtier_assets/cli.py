@@ -19,14 +19,15 @@ from coldtier_assets.resources.iceberg import open_catalog
 
 app = typer.Typer(help="coldtier: tier crypto trades from ClickHouse (warm) into Iceberg (cold), exactly once.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 140)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except ColdtierError as error:
-        console.print(f"[red]configuration error:[/red] {error}")
+        errors.print(f"[red]configuration error:[/red] {error}")
         raise typer.Exit(2) from None
 
 
@@ -39,7 +40,7 @@ def _parse_time(value: str) -> datetime:
 
 
 def _fail(error: ColdtierError) -> typer.Exit:
-    console.print(f"[red]error:[/red] {type(error).__name__}: {error}")
+    errors.print(f"[red]error:[/red] {type(error).__name__}: {error}")
     return typer.Exit(1)
 
 
@@ -81,8 +82,8 @@ def simulate(
     except ColdtierError as error:
         raise _fail(error) from None
     console.print(
-        f"{report.total:,} trades ({report.duplicates:,} resent) in {report.elapsed_seconds:.1f} s "
-        f"= {report.rate:,.0f} trades/s; per exchange: {report.per_exchange}"
+        f"{report.total:,} trades ({sum(report.duplicates.values()):,} resent) in {report.elapsed_seconds:.1f} s "
+        f"= {report.trades_per_second:,.0f} trades/s; per exchange: {dict(report.trades)}"
     )
 
 
@@ -104,7 +105,7 @@ def offload(
             report = offloader.offload(spec, _parse_time(start), _parse_time(end), run_id="cli")
             console.print(f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}")
     except (ColdtierError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
 
 

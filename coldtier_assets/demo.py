@@ -77,7 +77,7 @@ def run_demo(
     simulation = simulate_history(warm, feed_start, day_end, seed=seed, trades_per_second=trades_per_second)
     say(
         f"simulate: {simulation.total:,} trades from {feed_start:%Y-%m-%d %H:%M} to {day_end:%H:%M} UTC "
-        f"in {simulation.elapsed_seconds:.1f} s ({simulation.rate:,.0f} trades/s)"
+        f"in {simulation.elapsed_seconds:.1f} s ({simulation.trades_per_second:,.0f} trades/s)"
     )
     with dg.DagsterInstance.get() as instance:
         runs = materialize_range(settings, day_start, day_end, instance)

@@ -57,3 +57,13 @@ def initialized(settings: Settings, warm: WarmTier, catalog: SqlCatalog) -> Iter
     """Warm and cold tables created from ddl/."""
     init_all(warm, catalog, settings.namespace)
     yield settings
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_backend(request: pytest.FixtureRequest, coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Parametrizes a test over both catalog databases: SQLite (embedded) and a real PostgreSQL."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("fresh_pg_database")
+        monkeypatch.setenv("COLDTIER_CATALOG_URI", url)
+        coldtier_env["COLDTIER_CATALOG_URI"] = url
+    return str(request.param)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import reduce
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import AlwaysFalse, Or
 from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
@@ -25,6 +28,7 @@ from coldtier_assets.offload.source import (
     checksum_of,
     read_slices,
     to_cold_arrow,
+    window_row_counts,
 )
 from coldtier_assets.offload.windows import Window, split_windows
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -104,13 +108,16 @@ class Offloader:
                 )
                 empty_run.clear()
 
-        for window in split_windows(start, end, spec.window(self.settings.window)):
+        windows = split_windows(start, end, spec.window(self.settings.window))
+        counts = window_row_counts(self.warm, source, windows)
+        self._refuse_if_cold_has_rows(table, spec, [w for w, n in zip(windows, counts, strict=True) if n == 0])
+        for window, expected in zip(windows, counts, strict=True):
             started = time.monotonic()
-            writer, rows, checksum = self._write(table, source, window)
+            writer, rows, checksum = self._write(table, source, window, expected) if expected else (None, 0, 0)
             if rows == 0:
-                self._refuse_if_cold_has_rows(table, spec, window)
                 empty_run.append(window)
                 continue
+            assert writer is not None
             flush_empty()
             try:
                 result = self._commit(catalog, spec, window, writer, rows, checksum, run_id, started)
@@ -122,12 +129,14 @@ class Offloader:
         report.watermark = read_ledger(catalog.load_table(self.identifier(spec))).watermark
         return report
 
-    def _write(self, table: Table, source: SourceTable, window: Window) -> tuple[DataFileWriter, int, int]:
+    def _write(
+        self, table: Table, source: SourceTable, window: Window, expected_rows: int
+    ) -> tuple[DataFileWriter, int, int]:
         writer = DataFileWriter(table)
         arrow_schema = table.schema().as_arrow()
         rows = checksum = 0
         try:
-            for data in read_slices(self.warm, source, window, self.settings.read_slice_rows):
+            for data in read_slices(self.warm, source, window, self.settings.read_slice_rows, expected_rows):
                 checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
                 rows += data.num_rows
                 writer.write(to_cold_arrow(data, source, window, arrow_schema))
@@ -137,16 +146,28 @@ class Offloader:
             raise
         return writer, rows, checksum
 
-    def _refuse_if_cold_has_rows(self, table: Table, spec: TableSpec, window: Window) -> None:
+    def _refuse_if_cold_has_rows(self, table: Table, spec: TableSpec, empty_windows: list[Window]) -> None:
         """An empty warm window must not wipe cold rows (the warm day may have been purged)."""
-        scan = table.scan(row_filter=window_filter(spec.time_column, window), selected_fields=(spec.time_column,))
-        if any(True for _ in scan.plan_files()):
-            cold_rows = scan.to_arrow().num_rows
-            if cold_rows:
-                raise WarmDataPurgedError(
-                    f"{spec.name} window {window}: ClickHouse has no rows but the cold tier has {cold_rows}; "
-                    "the warm data was purged or deleted — refusing to delete the cold copy"
-                )
+        runs: list[Window] = []
+        for window in empty_windows:
+            if runs and runs[-1].end == window.start:
+                runs[-1] = Window(runs[-1].start, window.end)
+            else:
+                runs.append(window)
+        if not runs:
+            return
+        row_filter = reduce(Or, (window_filter(spec.time_column, run) for run in runs), AlwaysFalse())
+        scan = table.scan(row_filter=row_filter, selected_fields=(spec.time_column,))
+        if not any(True for _ in scan.plan_files()):
+            return
+        times = scan.to_arrow().column(spec.time_column)
+        if len(times):
+            first = pc.min(times).as_py()
+            raise WarmDataPurgedError(
+                f"{spec.name}: ClickHouse has no rows in the window of {first} but the cold tier has "
+                f"{len(times)} row(s) in empty warm windows; the warm data was purged or deleted — refusing to "
+                "delete the cold copy"
+            )
 
     def _commit(
         self,

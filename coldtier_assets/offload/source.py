@@ -144,14 +144,30 @@ def check_source(warm: WarmTier, spec: TableSpec, schema: Schema) -> SourceTable
     return SourceTable(spec, schema, "ReplacingMergeTree" in engine, tuple(nullable_required))
 
 
+def window_row_counts(warm: WarmTier, source: SourceTable, windows: list[Window]) -> list[int]:
+    """Rows per window (before FINAL, so an upper bound), for a run of equal, consecutive windows."""
+    if not windows:
+        return []
+    length = int((windows[0].end - windows[0].start).total_seconds())
+    first = int(windows[0].start.timestamp())
+    span = Window(windows[0].start, windows[-1].end)
+    rows = warm.rows(
+        f"SELECT intDiv(toUnixTimestamp64Micro(toDateTime64(`{source.time_column}`, 6, 'UTC')), 1000000) "
+        f"DIV {length} AS bucket, count() FROM `{source.spec.name}` WHERE {source.window_predicate(span)} "
+        "GROUP BY bucket"
+    )
+    counts = [0] * len(windows)
+    for bucket, count in rows:
+        counts[(int(str(bucket)) * length - first) // length] = int(str(count))
+    return counts
+
+
 def plan_slices(warm: WarmTier, source: SourceTable, window: Window, slice_rows: int) -> list[Window]:
     """Cut a window into sub-windows of at most ``slice_rows`` rows (per-second granularity)."""
     counts = warm.rows(
         f"SELECT intDiv(toUnixTimestamp64Micro(toDateTime64(`{source.time_column}`, 6, 'UTC')), 1000000) AS second, "
         f"count() FROM `{source.spec.name}` WHERE {source.window_predicate(window)} GROUP BY second ORDER BY second"
     )
-    if sum(int(str(count)) for _, count in counts) <= slice_rows:
-        return [window]
     slices = []
     slice_start = window.start
     in_slice = 0
@@ -165,13 +181,17 @@ def plan_slices(warm: WarmTier, source: SourceTable, window: Window, slice_rows:
     return slices
 
 
-def read_slices(warm: WarmTier, source: SourceTable, window: Window, slice_rows: int) -> Iterator[pa.Table]:
+def read_slices(
+    warm: WarmTier, source: SourceTable, window: Window, slice_rows: int, expected_rows: int | None = None
+) -> Iterator[pa.Table]:
     """Yield the window's rows as Arrow tables of at most about ``slice_rows`` rows each.
 
-    Each table carries :data:`ROW_HASH_COLUMN` (computed by ClickHouse) next to the schema's columns.
+    A window known to hold at most ``slice_rows`` rows is read in one query; a larger one is
+    planned from per-second counts first. Each table carries :data:`ROW_HASH_COLUMN`.
     """
     select_list = ", ".join(f"`{field.name}`" for field in source.schema.fields)
-    for part in plan_slices(warm, source, window, slice_rows):
+    small = expected_rows is not None and expected_rows <= slice_rows
+    for part in [window] if small else plan_slices(warm, source, window, slice_rows):
         yield warm.arrow(
             f"SELECT {select_list}, {row_hash_expression(source.schema)} AS {ROW_HASH_COLUMN} "
             f"{source.from_clause} WHERE {source.window_predicate(part)}"

@@ -1,0 +1,93 @@
+"""Bad input gets a clear error and loses nothing: drift, NULLs, missing tables, purged windows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+
+from coldtier_assets.config import Settings
+from coldtier_assets.errors import (
+    NullViolationError,
+    SchemaDriftError,
+    WarmDataPurgedError,
+    WarmTableMissingError,
+    WarmTierUnavailableError,
+)
+from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.iceberg import open_catalog
+from coldtier_assets.simulate.feed import simulate_history
+from coldtier_assets.tables import get_table
+from coldtier_assets_tests.fixtures import DAY
+
+START = DAY + timedelta(hours=22)
+M15 = timedelta(minutes=15)
+
+
+def _offloader(settings: Settings, warm: WarmTier) -> Offloader:
+    return Offloader(settings, warm, lambda: open_catalog(settings))
+
+
+def _state(catalog: SqlCatalog, settings: Settings, table: str) -> tuple[int, set[Path]]:
+    """(snapshot count, data files on disk) of a cold table."""
+    loaded = catalog.load_table((settings.namespace, table))
+    files = set(Path(loaded.location().removeprefix("file://")).rglob("*.parquet"))
+    return len(loaded.metadata.snapshots), files
+
+
+@pytest.fixture
+def fed(initialized: Settings, warm: WarmTier) -> Settings:
+    simulate_history(warm, START, START + timedelta(minutes=30), seed=5, trades_per_second=20)
+    return initialized
+
+
+def test_column_that_changed_type_is_schema_drift(fed: Settings, warm: WarmTier, catalog: SqlCatalog) -> None:
+    before = _state(catalog, fed, "bronze_trades_binance")
+    warm.command("ALTER TABLE bronze_trades_binance MODIFY COLUMN price Float64")
+    with pytest.raises(SchemaDriftError, match=r"'price' is Float64, the DDL says decimal\(18, 8\)"):
+        _offloader(fed, warm).offload(get_table("bronze_trades_binance"), START, START + M15)
+    assert _state(catalog, fed, "bronze_trades_binance") == before
+
+
+def test_missing_column_is_schema_drift(fed: Settings, warm: WarmTier) -> None:
+    warm.command("DROP VIEW mv_silver_from_coinbase")  # the view reads the column
+    warm.command("ALTER TABLE bronze_trades_coinbase DROP COLUMN size")
+    with pytest.raises(SchemaDriftError, match="column 'size' is missing"):
+        _offloader(fed, warm).offload(get_table("bronze_trades_coinbase"), START, START + M15)
+
+
+def test_null_in_a_not_null_column_commits_nothing(fed: Settings, warm: WarmTier, catalog: SqlCatalog) -> None:
+    before = _state(catalog, fed, "bronze_trades_kraken")
+    warm.command("ALTER TABLE bronze_trades_kraken MODIFY COLUMN misc Nullable(String)")
+    warm.command(
+        "INSERT INTO bronze_trades_kraken (pair, price, volume, time, side, order_type, misc, trade_id) VALUES "
+        "('XBT/USD', 90000, 1, '2026-11-24 22:05:00.000000', 'b', 'm', NULL, 999999999)"
+    )
+    with pytest.raises(NullViolationError, match=r"have NULL in 'misc'.*nothing was committed"):
+        _offloader(fed, warm).offload(get_table("bronze_trades_kraken"), START, START + M15)
+    assert _state(catalog, fed, "bronze_trades_kraken") == before  # no snapshot, no stray data file
+
+
+def test_missing_warm_table_is_a_clear_error(fed: Settings, warm: WarmTier) -> None:
+    warm.command("DROP VIEW gold_ohlcv_1h")
+    with pytest.raises(WarmTableMissingError, match="'gold_ohlcv_1h' does not exist"):
+        _offloader(fed, warm).offload(get_table("gold_ohlcv_1h"), START, START + timedelta(hours=1))
+
+
+def test_unreachable_clickhouse_is_a_clear_error() -> None:
+    warm = WarmTier("http://default:secret@127.0.0.1:9/default", connect_timeout_seconds=2)
+    with pytest.raises(WarmTierUnavailableError, match=r"cannot open warm tier http://default:\*\*\*@127.0.0.1:9"):
+        warm.rows("SELECT 1")
+
+
+def test_purged_warm_window_never_deletes_cold_rows(fed: Settings, warm: WarmTier, catalog: SqlCatalog) -> None:
+    spec = get_table("silver_trades")
+    first = _offloader(fed, warm).offload(spec, START, START + M15)
+    warm.command("ALTER TABLE silver_trades DROP PARTITION 20261124")
+    with pytest.raises(WarmDataPurgedError, match="refusing to delete the cold copy"):
+        _offloader(fed, warm).offload(spec, START, START + M15)
+    table = catalog.load_table((fed.namespace, spec.name))
+    assert table.scan().to_arrow().num_rows == first.rows
