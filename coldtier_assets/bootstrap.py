@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from pyiceberg.catalog import Catalog
@@ -39,7 +40,9 @@ def cold_identifier(namespace: str, table: TableSpec) -> tuple[str, str]:
 
 def check_cold_schema(table: Table, spec: TableSpec) -> None:
     """Raise :class:`SchemaDriftError` when an existing cold table differs from its DDL."""
-    expected = {field.name: (str(field.field_type), field.required) for field in iceberg_ddl(spec).schema.fields}
+    expected = {
+        field.name: (str(field.field_type), field.required) for field in iceberg_ddl(spec).schema.fields
+    }
     actual = {field.name: (str(field.field_type), field.required) for field in table.schema().fields}
     if expected != actual:
         missing = sorted(set(expected) - set(actual))
@@ -53,10 +56,8 @@ def check_cold_schema(table: Table, spec: TableSpec) -> None:
 
 def init_cold(catalog: Catalog, namespace: str) -> tuple[list[str], list[str]]:
     """Create the namespace and every cold table that is missing; check the ones that exist."""
-    try:
+    with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
-    except NamespaceAlreadyExistsError:
-        pass
     created: list[str] = []
     existing: list[str] = []
     for spec in TABLES:

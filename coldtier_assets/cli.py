@@ -17,8 +17,11 @@ from coldtier_assets.errors import ColdtierError
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 
-app = typer.Typer(help="coldtier: tier crypto trades from ClickHouse (warm) into Iceberg (cold), exactly once.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="coldtier: tier crypto trades from ClickHouse (warm) into Iceberg (cold), exactly once.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 console = Console(width=None if sys.stdout.isatty() else 140)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -55,7 +58,9 @@ def init() -> None:
     except ColdtierError as error:
         raise _fail(error) from None
     console.print(f"warm: {report.warm_statements} DDL statements applied (IF NOT EXISTS)")
-    console.print(f"cold: created {list(report.cold_created) or 'none'}; already present {len(report.cold_existing)}")
+    console.print(
+        f"cold: created {list(report.cold_created) or 'none'}; already present {len(report.cold_existing)}"
+    )
 
 
 @app.command()
@@ -78,7 +83,9 @@ def simulate(
         else:
             if not (start and end):
                 raise typer.BadParameter("give --start and --end, or --live")
-            report = simulate_history(warm, _parse_time(start), _parse_time(end), seed=seed, trades_per_second=rate)
+            report = simulate_history(
+                warm, _parse_time(start), _parse_time(end), seed=seed, trades_per_second=rate
+            )
     except ColdtierError as error:
         raise _fail(error) from None
     console.print(
@@ -103,7 +110,9 @@ def offload(
     try:
         for spec in specs:
             report = offloader.offload(spec, _parse_time(start), _parse_time(end), run_id="cli")
-            console.print(f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}")
+            console.print(
+                f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}"
+            )
     except (ColdtierError, ValueError) as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
@@ -149,7 +158,16 @@ def dev(port: Annotated[int, typer.Option(help="webserver port")] = 3000) -> Non
     from coldtier_assets.instance import REPO_ROOT, prepare_dagster_home
 
     prepare_dagster_home(_settings())
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(REPO_ROOT / "workspace.yaml"),
+        "-p",
+        str(port),
+    ]
     process = subprocess.Popen(command, start_new_session=True)
     try:
         process.wait()
@@ -163,7 +181,9 @@ def config() -> None:
     """List every setting, its environment variable, its default and its current value."""
     settings = _settings()
     for variable, meaning, default in SETTINGS_DOC:
-        console.print(f"[bold]{variable}[/bold] = {os.environ.get(variable, '')!r}  ({meaning}; default {default})")
+        console.print(
+            f"[bold]{variable}[/bold] = {os.environ.get(variable, '')!r}  ({meaning}; default {default})"
+        )
     console.print(settings)
 
 

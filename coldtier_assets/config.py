@@ -22,7 +22,11 @@ DEFAULT_START = "2026-01-01T00:00:00+00:00"
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("COLDTIER_HOME", "directory for all local state", "./.coldtier"),
     ("COLDTIER_WARM_DSN", "warm tier: chdb:///path or http(s)://user:pw@host:8123/db", "chdb://$HOME/warm"),
-    ("COLDTIER_CATALOG_URI", "Iceberg SQL catalog: sqlite:///file or postgresql://…", "sqlite:///$HOME/catalog.db"),
+    (
+        "COLDTIER_CATALOG_URI",
+        "Iceberg SQL catalog: sqlite:///file or postgresql://…",
+        "sqlite:///$HOME/catalog.db",
+    ),
     ("COLDTIER_CATALOG_NAME", "catalog name (Spark/Trino JdbcCatalog use the same)", "coldtier"),
     ("COLDTIER_NAMESPACE", "Iceberg namespace of the cold tables", "cold"),
     ("COLDTIER_WAREHOUSE", "warehouse location: file:///dir or s3://bucket/prefix", "file://$HOME/warehouse"),
@@ -93,15 +97,15 @@ def _check_warm_dsn(dsn: str) -> str:
     if scheme == "chdb":
         path = urlparse(dsn).path
         if not path or not path.startswith("/"):
-            raise ConfigError(f"COLDTIER_WARM_DSN must be chdb:///absolute/path for the embedded tier, got {dsn!r}")
+            raise ConfigError(
+                f"COLDTIER_WARM_DSN must be chdb:///absolute/path for the embedded tier, got {dsn!r}"
+            )
         return dsn
     if scheme in ("http", "https"):
         if not urlparse(dsn).hostname:
             raise ConfigError(f"COLDTIER_WARM_DSN has no host: {dsn!r}")
         return dsn
-    raise ConfigError(
-        f"COLDTIER_WARM_DSN must start with chdb://, http:// or https://, got {dsn!r}"
-    )
+    raise ConfigError(f"COLDTIER_WARM_DSN must start with chdb://, http:// or https://, got {dsn!r}")
 
 
 def _check_catalog_uri(uri: str) -> str:
@@ -115,7 +119,9 @@ def _check_warehouse(location: str) -> str:
     scheme = urlparse(location).scheme
     if scheme in ("file", "s3", "s3a", "gs", "abfs", "abfss"):
         return location
-    raise ConfigError(f"COLDTIER_WAREHOUSE must be a URI such as file:///dir or s3://bucket/prefix, got {location!r}")
+    raise ConfigError(
+        f"COLDTIER_WAREHOUSE must be a URI such as file:///dir or s3://bucket/prefix, got {location!r}"
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -124,7 +130,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     home = Path(env.get("COLDTIER_HOME") or ".coldtier").expanduser().resolve()
     window_minutes = _positive_int(env, "COLDTIER_WINDOW_MINUTES", 15)
     if 60 % window_minutes != 0:
-        raise ConfigError(f"COLDTIER_WINDOW_MINUTES must divide 60 (1, 2, 5, 10, 15, 30, 60…), got {window_minutes}")
+        raise ConfigError(
+            f"COLDTIER_WINDOW_MINUTES must divide 60 (1, 2, 5, 10, 15, 30, 60…), got {window_minutes}"
+        )
     return Settings(
         home=home,
         warm_dsn=_check_warm_dsn(env.get("COLDTIER_WARM_DSN") or f"chdb://{home / 'warm'}"),

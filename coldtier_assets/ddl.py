@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
@@ -124,13 +125,13 @@ def _iceberg_type(spark_type: str) -> IcebergType:
     return simple[normalized]
 
 
-def _transform(expression: str) -> tuple[str, Transform[object, object], str]:
+def _transform(expression: str) -> tuple[str, Transform[Any, Any], str]:
     expression = expression.strip()
     if match := re.fullmatch(r"bucket\(\s*(\d+)\s*,\s*(\w+)\s*\)", expression, re.IGNORECASE):
         column = match.group(2)
         return column, BucketTransform(int(match.group(1))), f"{column}_bucket"
     if match := re.fullmatch(r"(\w+)\(\s*(\w+)\s*\)", expression):
-        transforms: dict[str, tuple[Transform[object, object], str]] = {
+        transforms: dict[str, tuple[Transform[Any, Any], str]] = {
             "years": (YearTransform(), "year"),
             "months": (MonthTransform(), "month"),
             "days": (DayTransform(), "day"),
@@ -177,7 +178,12 @@ def parse_iceberg_ddl(sql: str) -> IcebergTableDdl:
         column, transform, name = _transform(expression)
         source = schema.find_field(column)
         partition_fields.append(
-            PartitionField(source_id=source.field_id, field_id=1000 + len(partition_fields), transform=transform, name=name)
+            PartitionField(
+                source_id=source.field_id,
+                field_id=1000 + len(partition_fields),
+                transform=transform,
+                name=name,
+            )
         )
     properties = dict(_PROPERTY.findall(match.group("props") or ""))
     return IcebergTableDdl(
@@ -192,7 +198,9 @@ def parse_iceberg_ddl(sql: str) -> IcebergTableDdl:
 def iceberg_ddl(table: TableSpec, ddl_dir: Path = DDL_DIR) -> IcebergTableDdl:
     """The parsed Iceberg DDL of one registry table (from its own file or its template)."""
     if table.ddl_template:
-        sql = render((ddl_dir / "iceberg" / f"{table.ddl_template}.sql.tmpl").read_text(), table.template_vars)
+        sql = render(
+            (ddl_dir / "iceberg" / f"{table.ddl_template}.sql.tmpl").read_text(), table.template_vars
+        )
     else:
         sql = (ddl_dir / "iceberg" / f"{table.name}.sql").read_text()
     parsed = parse_iceberg_ddl(sql)

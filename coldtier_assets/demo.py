@@ -71,7 +71,9 @@ def run_demo(
     warm = WarmTier(settings.warm_dsn)
     catalog = open_catalog(settings)
     report = init_all(warm, catalog, settings.namespace)
-    say(f"init: {report.warm_statements} ClickHouse statements, {len(report.cold_created)} cold tables created")
+    say(
+        f"init: {report.warm_statements} ClickHouse statements, {len(report.cold_created)} cold tables created"
+    )
     day_start, day_end = demo_day(now or datetime.now(UTC))
     feed_start = day_end - timedelta(hours=hours)
     simulation = simulate_history(warm, feed_start, day_end, seed=seed, trades_per_second=trades_per_second)
@@ -82,6 +84,8 @@ def run_demo(
     with dg.DagsterInstance.get() as instance:
         runs = materialize_range(settings, day_start, day_end, instance)
     for run in runs:
-        say(f"{run.job}: partitions {run.first_partition} … {run.last_partition}: "
-            f"{'success' if run.success else 'FAILED'} in {run.seconds:.1f} s")
+        say(
+            f"{run.job}: partitions {run.first_partition} … {run.last_partition}: "
+            f"{'success' if run.success else 'FAILED'} in {run.seconds:.1f} s"
+        )
     return runs, collect_status(warm, catalog, settings.namespace)

@@ -35,7 +35,9 @@ def _warm_rows(warm: WarmTier, spec: TableSpec) -> int | None:
     return int(str(warm.rows(f"SELECT count() FROM `{spec.name}`{final}")[0][0]))
 
 
-def table_status(warm: WarmTier, catalog: Catalog, namespace: str, spec: TableSpec, now: datetime) -> TableStatus:
+def table_status(
+    warm: WarmTier, catalog: Catalog, namespace: str, spec: TableSpec, now: datetime
+) -> TableStatus:
     """Gather one table's figures: ClickHouse for warm rows, Iceberg metadata for the rest."""
     warm_rows = _warm_rows(warm, spec)
     try:
@@ -57,7 +59,9 @@ def table_status(warm: WarmTier, catalog: Catalog, namespace: str, spec: TableSp
     )
 
 
-def collect_status(warm: WarmTier, catalog: Catalog, namespace: str, now: datetime | None = None) -> list[TableStatus]:
+def collect_status(
+    warm: WarmTier, catalog: Catalog, namespace: str, now: datetime | None = None
+) -> list[TableStatus]:
     """The status of every registry table."""
     now = now or datetime.now(UTC)
     with warm.session():  # one warm session for all tables
@@ -78,7 +82,16 @@ def _fmt_int(value: int | None) -> str:
 def render_status(statuses: list[TableStatus]) -> RichTable:
     """A rich table of the statuses, one row per table."""
     table = RichTable(title="coldtier status")
-    for column in ("table", "layer", "watermark (UTC)", "lag", "rows warm", "rows cold", "files", "snapshots"):
+    for column in (
+        "table",
+        "layer",
+        "watermark (UTC)",
+        "lag",
+        "rows warm",
+        "rows cold",
+        "files",
+        "snapshots",
+    ):
         table.add_column(column, justify="left" if column in ("table", "layer") else "right")
     for status in statuses:
         table.add_row(

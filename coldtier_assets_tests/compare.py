@@ -16,7 +16,9 @@ from coldtier_assets.tables import TableSpec
 Row = tuple[object, ...]
 
 
-def warm_rows(warm: WarmTier, spec: TableSpec, start: datetime, end: datetime, columns: list[str]) -> list[Row]:
+def warm_rows(
+    warm: WarmTier, spec: TableSpec, start: datetime, end: datetime, columns: list[str]
+) -> list[Row]:
     """The warm rows of [start, end) as ClickHouse returns them with FINAL (one per natural key)."""
     final = "" if spec.layer == "gold" else " FINAL"
     column = f"`{spec.time_column}`"

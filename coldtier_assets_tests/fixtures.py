@@ -27,7 +27,12 @@ def embedded_env(home: Path, **overrides: str) -> dict[str, str]:
 def coldtier_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Point the process environment at a fresh embedded coldtier home."""
     env = embedded_env(tmp_path / "coldtier")
-    for name in ("COLDTIER_WARM_DSN", "COLDTIER_CATALOG_URI", "COLDTIER_WAREHOUSE", "COLDTIER_DAGSTER_PG_URL"):
+    for name in (
+        "COLDTIER_WARM_DSN",
+        "COLDTIER_CATALOG_URI",
+        "COLDTIER_WAREHOUSE",
+        "COLDTIER_DAGSTER_PG_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -60,7 +65,9 @@ def initialized(settings: Settings, warm: WarmTier, catalog: SqlCatalog) -> Iter
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_backend(request: pytest.FixtureRequest, coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+def catalog_backend(
+    request: pytest.FixtureRequest, coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> str:
     """Parametrizes a test over both catalog databases: SQLite (embedded) and a real PostgreSQL."""
     if request.param == "postgresql":
         url = request.getfixturevalue("fresh_pg_database")

@@ -80,7 +80,9 @@ def column_schema(table: Table) -> dg.TableSchema:
     return dg.TableSchema(columns=[column(field) for field in table.schema().fields])
 
 
-def materialization_metadata(report: OffloadReport, table: Table, now: datetime) -> dict[str, dg.RawMetadataValue]:
+def materialization_metadata(
+    report: OffloadReport, table: Table, now: datetime
+) -> dict[str, dg.RawMetadataValue]:
     """Rows, bytes, files, snapshot, window, checksum, duration, lag, schema and location of one run."""
     results = report.results
     snapshot = table.current_snapshot()

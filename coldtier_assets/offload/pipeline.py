@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import reduce
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 
-import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import AlwaysFalse, Or
 from pyiceberg.table import Table
@@ -93,7 +92,9 @@ class Offloader:
         """The catalog identifier of a table's cold twin."""
         return (self.settings.namespace, spec.name)
 
-    def offload(self, spec: TableSpec, start: datetime, end: datetime, run_id: str = "manual") -> OffloadReport:
+    def offload(
+        self, spec: TableSpec, start: datetime, end: datetime, run_id: str = "manual"
+    ) -> OffloadReport:
         """Copy every window of ``spec`` in [start, end); each non-empty window is its own commit."""
         catalog = self.catalog_factory()
         table = catalog.load_table(self.identifier(spec))
@@ -104,16 +105,22 @@ class Offloader:
         def flush_empty() -> None:
             if empty_run:
                 report.results.append(
-                    self._commit(catalog, spec, Window(empty_run[0].start, empty_run[-1].end), None, 0, 0, run_id)
+                    self._commit(
+                        catalog, spec, Window(empty_run[0].start, empty_run[-1].end), None, 0, 0, run_id
+                    )
                 )
                 empty_run.clear()
 
         windows = split_windows(start, end, spec.window(self.settings.window))
         counts = window_row_counts(self.warm, source, windows)
-        self._refuse_if_cold_has_rows(table, spec, [w for w, n in zip(windows, counts, strict=True) if n == 0])
+        self._refuse_if_cold_has_rows(
+            table, spec, [w for w, n in zip(windows, counts, strict=True) if n == 0]
+        )
         for window, expected in zip(windows, counts, strict=True):
             started = time.monotonic()
-            writer, rows, checksum = self._write(table, source, window, expected) if expected else (None, 0, 0)
+            writer, rows, checksum = (
+                self._write(table, source, window, expected) if expected else (None, 0, 0)
+            )
             if rows == 0:
                 empty_run.append(window)
                 continue
@@ -162,7 +169,7 @@ class Offloader:
             return
         times = scan.to_arrow().column(spec.time_column)
         if len(times):
-            first = pc.min(times).as_py()
+            first = min(times.to_pylist())
             raise WarmDataPurgedError(
                 f"{spec.name}: ClickHouse has no rows in the window of {first} but the cold tier has "
                 f"{len(times)} row(s) in empty warm windows; the warm data was purged or deleted — refusing to "
@@ -200,5 +207,7 @@ class Offloader:
             attempts=outcome.attempts,
             seconds=time.monotonic() - started,
         )
-        log.info("%s %s: %d rows, %d files, snapshot %d", spec.name, window, rows, len(files), outcome.snapshot_id)
+        log.info(
+            "%s %s: %d rows, %d files, snapshot %d", spec.name, window, rows, len(files), outcome.snapshot_id
+        )
         return result

@@ -9,11 +9,11 @@ ledger); an unknown outcome is resolved by looking for the commit id in the tabl
 from __future__ import annotations
 
 import itertools
-import warnings
 import logging
 import random
 import time
 import uuid
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,8 +39,8 @@ COMMIT_ID_KEY = PREFIX + "commit-id"
 def window_filter(time_column: str, window: Window) -> BooleanExpression:
     """Iceberg predicate selecting the rows of a window."""
     return And(
-        GreaterThanOrEqual(time_column, window.start.isoformat()),
-        LessThan(time_column, window.end.isoformat()),
+        GreaterThanOrEqual(time_column, window.start.isoformat()),  # pyright: ignore[reportCallIssue]
+        LessThan(time_column, window.end.isoformat()),  # pyright: ignore[reportCallIssue]
     )
 
 
@@ -173,4 +173,6 @@ def commit_window(
             if landed is not None:
                 return CommitOutcome(landed.snapshot_id, attempt, ledger)
         time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
-    raise CommitError(f"could not commit {window} to {'.'.join(identifier)} after {max_attempts} attempts: {last_error}")
+    raise CommitError(
+        f"could not commit {window} to {'.'.join(identifier)} after {max_attempts} attempts: {last_error}"
+    )

@@ -87,7 +87,11 @@ def row_hash_expression(schema: Schema) -> str:
     The window checksum is the wrapping UInt64 sum of these hashes, so it does not depend on row
     order; ClickHouse computes it the same way over a warm table or a cold table (``iceberg*``).
     """
-    terms = [_hash_term(field.name, field.field_type) for field in schema.fields if field.name not in INGESTION_COLUMNS]
+    terms = [
+        _hash_term(field.name, field.field_type)
+        for field in schema.fields
+        if field.name not in INGESTION_COLUMNS
+    ]
     return f"cityHash64({', '.join(terms)})"
 
 
@@ -136,9 +140,12 @@ def check_source(warm: WarmTier, spec: TableSpec, schema: Schema) -> SourceTable
         elif _unwrap(ch_type)[1] and field.required:
             nullable_required.append(field.name)
     if problems:
-        raise SchemaDriftError(f"ClickHouse table {spec.name!r} no longer matches its DDL: " + "; ".join(problems))
+        raise SchemaDriftError(
+            f"ClickHouse table {spec.name!r} no longer matches its DDL: " + "; ".join(problems)
+        )
     engine_rows = warm.rows(
-        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = {t:String}", {"t": spec.name}
+        "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+        {"t": spec.name},
     )
     engine = str(engine_rows[0][0]) if engine_rows else ""
     return SourceTable(spec, schema, "ReplacingMergeTree" in engine, tuple(nullable_required))

@@ -33,7 +33,9 @@ def redact_dsn(dsn: str) -> str:
 class WarmTier:
     """Opens sessions on the warm tier; embedded (chDB) sessions are serialized across processes."""
 
-    def __init__(self, dsn: str, *, lock_timeout_seconds: float = 900.0, connect_timeout_seconds: int = 10) -> None:
+    def __init__(
+        self, dsn: str, *, lock_timeout_seconds: float = 900.0, connect_timeout_seconds: int = 10
+    ) -> None:
         self.dsn = dsn
         self.embedded = dsn.startswith("chdb:")
         self.lock_timeout_seconds = lock_timeout_seconds
@@ -93,7 +95,9 @@ class WarmTier:
                 compress=True,
             )
         except Exception as error:
-            raise WarmTierUnavailableError(f"cannot open warm tier {redact_dsn(self.dsn)}: {error}") from error
+            raise WarmTierUnavailableError(
+                f"cannot open warm tier {redact_dsn(self.dsn)}: {error}"
+            ) from error
 
     def command(self, sql: str, parameters: dict[str, object] | None = None) -> object:
         """Run one statement that returns no rows (DDL, INSERT … SELECT, ALTER)."""
@@ -131,6 +135,7 @@ class WarmTier:
     def table_exists(self, table: str) -> bool:
         """True when the table (or view) exists in the current database."""
         rows = self.rows(
-            "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}", {"t": table}
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+            {"t": table},
         )
         return bool(rows[0][0])

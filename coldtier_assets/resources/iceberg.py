@@ -35,4 +35,6 @@ def open_catalog(settings: Settings) -> SqlCatalog:
             warehouse=settings.warehouse,
         )
     except Exception as error:
-        raise CatalogUnavailableError(f"cannot open Iceberg catalog {settings.catalog_uri}: {error}") from error
+        raise CatalogUnavailableError(
+            f"cannot open Iceberg catalog {settings.catalog_uri}: {error}"
+        ) from error

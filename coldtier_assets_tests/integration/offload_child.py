@@ -58,7 +58,9 @@ def main() -> None:
             )
         return
     offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings))
-    report = offloader.offload(get_table(table), datetime.fromisoformat(start), datetime.fromisoformat(end), "child")
+    report = offloader.offload(
+        get_table(table), datetime.fromisoformat(start), datetime.fromisoformat(end), "child"
+    )
     print(report.rows)
 
 

@@ -59,7 +59,9 @@ def test_missing_column_is_schema_drift(fed: Settings, warm: WarmTier) -> None:
         _offloader(fed, warm).offload(get_table("bronze_trades_coinbase"), START, START + M15)
 
 
-def test_null_in_a_not_null_column_commits_nothing(fed: Settings, warm: WarmTier, catalog: SqlCatalog) -> None:
+def test_null_in_a_not_null_column_commits_nothing(
+    fed: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
     before = _state(catalog, fed, "bronze_trades_kraken")
     warm.command("ALTER TABLE bronze_trades_kraken MODIFY COLUMN misc Nullable(String)")
     warm.command(
@@ -79,11 +81,15 @@ def test_missing_warm_table_is_a_clear_error(fed: Settings, warm: WarmTier) -> N
 
 def test_unreachable_clickhouse_is_a_clear_error() -> None:
     warm = WarmTier("http://default:secret@127.0.0.1:9/default", connect_timeout_seconds=2)
-    with pytest.raises(WarmTierUnavailableError, match=r"cannot open warm tier http://default:\*\*\*@127.0.0.1:9"):
+    with pytest.raises(
+        WarmTierUnavailableError, match=r"cannot open warm tier http://default:\*\*\*@127.0.0.1:9"
+    ):
         warm.rows("SELECT 1")
 
 
-def test_purged_warm_window_never_deletes_cold_rows(fed: Settings, warm: WarmTier, catalog: SqlCatalog) -> None:
+def test_purged_warm_window_never_deletes_cold_rows(
+    fed: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
     spec = get_table("silver_trades")
     first = _offloader(fed, warm).offload(spec, START, START + M15)
     warm.command("ALTER TABLE silver_trades DROP PARTITION 20261124")

@@ -14,23 +14,29 @@ from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.tables import TABLES
 
 
-def test_init_creates_everything_and_twice_is_a_no_op(catalog_backend: str, coldtier_env: dict[str, str]) -> None:
+def test_init_creates_everything_and_twice_is_a_no_op(
+    catalog_backend: str, coldtier_env: dict[str, str]
+) -> None:
     settings = load_settings(coldtier_env)
     assert settings.catalog_uri.startswith(catalog_backend)
     warm, catalog = WarmTier(settings.warm_dsn), open_catalog(settings)
     first = init_all(warm, catalog, settings.namespace)
     assert len(first.cold_created) == 10
-    warm_tables = warm.rows("SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name")
+    warm_tables = warm.rows(
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
+    )
     locations = {spec.name: catalog.load_table(("cold", spec.name)).metadata_location for spec in TABLES}
 
     second = init_all(warm, catalog, settings.namespace)
     assert second.cold_created == () and len(second.cold_existing) == 10
-    assert warm.rows("SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name") == (
-        warm_tables
-    )
-    assert {spec.name: catalog.load_table(("cold", spec.name)).metadata_location for spec in TABLES} == locations
+    assert warm.rows(
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
+    ) == (warm_tables)
+    assert {
+        spec.name: catalog.load_table(("cold", spec.name)).metadata_location for spec in TABLES
+    } == locations
 
-    engines = dict(warm_tables)
+    engines = {str(name): str(engine) for name, engine in warm_tables}
     assert engines["silver_trades"] == "ReplacingMergeTree" and engines["gold_ohlcv_1d"] == "View"
     assert engines["mv_silver_from_kraken"] == "MaterializedView"
     for spec in TABLES:

@@ -14,6 +14,8 @@ from pyiceberg.catalog.sql import SqlCatalog
 from coldtier_assets.config import Settings
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import coldtier_property, read_ledger
+from coldtier_assets.offload.source import check_source, warm_checksum
+from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
@@ -72,16 +74,13 @@ def test_snapshot_summary_records_window_rows_checksum_and_run(
     assert coldtier_property(snapshot, "coldtier.source-checksum") == result.checksum_hex
     assert coldtier_property(snapshot, "coldtier.window-start") == START.isoformat()
     # the checksum is ClickHouse's own over the warm window
-    (count, checksum), = warm.rows(
-        "SELECT count(), sum(" + __import__("coldtier_assets.offload.source", fromlist=["x"]).row_hash_expression(
-            table.schema()
-        ) + ") FROM silver_trades FINAL WHERE trade_time >= {a:DateTime64(6, 'UTC')} AND trade_time < {b:DateTime64(6, 'UTC')}",
-        {"a": START, "b": START + M15},
-    )
-    assert (int(str(count)), int(str(checksum))) == (result.rows, result.checksum)
+    source = check_source(warm, get_table("silver_trades"), table.schema())
+    assert warm_checksum(warm, source, Window(START, START + M15)) == (result.rows, result.checksum)
 
 
-def test_empty_window_is_committed_as_a_marker(initialized: Settings, warm: WarmTier, catalog: SqlCatalog) -> None:
+def test_empty_window_is_committed_as_a_marker(
+    initialized: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
     report = offloader(initialized, warm).offload(get_table("bronze_trades_kraken"), START, START + H1)
     assert [r.rows for r in report.results] == [0]  # four empty windows, one marker commit
     assert report.watermark == START + H1
@@ -89,7 +88,9 @@ def test_empty_window_is_committed_as_a_marker(initialized: Settings, warm: Warm
     assert table.scan().to_arrow().num_rows == 0
 
 
-def _child(mode: str, table: str, start: str, end: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _child(
+    mode: str, table: str, start: str, end: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "coldtier_assets_tests.integration.offload_child", mode, table, start, end],
         env={**os.environ, **env},
@@ -145,10 +146,25 @@ def test_killed_after_commit_before_dagster_recorded_it(
 def test_concurrent_materializations_of_one_window_agree(
     fed: Settings, warm: WarmTier, catalog: SqlCatalog, coldtier_env: dict[str, str]
 ) -> None:
-    args = [sys.executable, "-m", "coldtier_assets_tests.integration.offload_child", "plain", "silver_trades",
-            START.isoformat(), (START + H1).isoformat()]
-    children = [subprocess.Popen(args, env={**os.environ, **coldtier_env}, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    args = [
+        sys.executable,
+        "-m",
+        "coldtier_assets_tests.integration.offload_child",
+        "plain",
+        "silver_trades",
+        START.isoformat(),
+        (START + H1).isoformat(),
+    ]
+    children = [
+        subprocess.Popen(
+            args,
+            env={**os.environ, **coldtier_env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     for child in children:
         _, stderr = child.communicate(timeout=300)
         assert child.returncode == 0, stderr

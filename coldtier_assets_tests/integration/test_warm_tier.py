@@ -21,7 +21,9 @@ from coldtier_assets_tests.fixtures import DAY
 START = DAY + timedelta(hours=23)
 
 
-def python_candles(trades: list[dict[str, Any]], seconds: int) -> dict[tuple[str, str, datetime], dict[str, Any]]:
+def python_candles(
+    trades: list[dict[str, Any]], seconds: int
+) -> dict[tuple[str, str, datetime], dict[str, Any]]:
     """Candles computed independently from Silver rows: open/close by (trade_time, trade_id)."""
     groups: dict[tuple[str, str, datetime], list[dict[str, Any]]] = defaultdict(list)
     for trade in trades:
@@ -102,7 +104,11 @@ def test_without_the_lock_a_second_process_cannot_open_chdb(settings: Settings) 
     warm = WarmTier(settings.warm_dsn)
     with warm.session():
         result = subprocess.run(
-            [sys.executable, "-c", f"import clickhouse_connect; clickhouse_connect.get_client(dsn={settings.warm_dsn!r})"],
+            [
+                sys.executable,
+                "-c",
+                f"import clickhouse_connect; clickhouse_connect.get_client(dsn={settings.warm_dsn!r})",
+            ],
             capture_output=True,
             text=True,
             timeout=120,
@@ -127,5 +133,5 @@ def test_silver_is_the_normalized_union_of_bronze_each_trade_once(
     )
     silver = warm.rows("SELECT count(), uniqExact(exchange, symbol, trade_id) FROM silver_trades FINAL")
     assert silver[0][0] == silver[0][1] == normalized[0][0]
-    symbols = {row[0] for row in warm.rows("SELECT DISTINCT symbol FROM silver_trades")}
+    symbols = {str(row[0]) for row in warm.rows("SELECT DISTINCT symbol FROM silver_trades")}
     assert all("/" in symbol for symbol in symbols) and "BTC/USD" in symbols and "BTC/USDT" in symbols

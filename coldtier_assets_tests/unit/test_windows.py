@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ M15 = timedelta(minutes=15)
 def test_split_windows_covers_the_range_without_gaps() -> None:
     windows = split_windows(T0, T0 + timedelta(hours=1), M15)
     assert [w.start for w in windows] == [T0 + i * M15 for i in range(4)]
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
 
 
 def test_split_windows_rejects_unaligned_ranges() -> None:
