@@ -34,6 +34,8 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("COLDTIER_ALLOWED_LATENESS_SECONDS", "wait after a window ends before copying it", "120"),
     ("COLDTIER_START", "first window (UTC midnight, ISO 8601)", DEFAULT_START),
     ("COLDTIER_READ_SLICE_ROWS", "rows read from ClickHouse per slice (bounds memory)", "500000"),
+    ("COLDTIER_FIRST_COPY_LOOKBACK_HOURS", "sensor: how far back a table with nothing copied starts", "24"),
+    ("COLDTIER_HEAL_LOOKBACK_HOURS", "sensor: how far back copied windows are compared with ClickHouse", "6"),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
     ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
 )
@@ -54,6 +56,8 @@ class Settings:
     start: datetime
     read_slice_rows: int
     dagster_home: Path
+    first_copy_lookback: timedelta = timedelta(hours=24)
+    heal_lookback: timedelta = timedelta(hours=6)
     dagster_pg_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -147,5 +151,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         start=_parse_start(env.get("COLDTIER_START") or DEFAULT_START),
         read_slice_rows=_positive_int(env, "COLDTIER_READ_SLICE_ROWS", 500_000),
         dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster_home").expanduser().resolve(),
+        first_copy_lookback=timedelta(hours=_positive_int(env, "COLDTIER_FIRST_COPY_LOOKBACK_HOURS", 24)),
+        heal_lookback=timedelta(hours=_positive_int(env, "COLDTIER_HEAL_LOOKBACK_HOURS", 6)),
         dagster_pg_url=env.get("COLDTIER_DAGSTER_PG_URL") or None,
     )

@@ -11,11 +11,13 @@ from coldtier_assets.assets.silver import build_silver_asset
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.jobs import build_offload_jobs
 from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.tables import TABLES
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every asset, job and resource for the given settings."""
+    jobs = build_offload_jobs(settings)
     return dg.Definitions(
         assets=[
             *(warm_spec(spec) for spec in TABLES),
@@ -23,7 +25,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             build_silver_asset(settings),
             *build_gold_assets(settings),
         ],
-        jobs=build_offload_jobs(settings),
+        jobs=jobs,
+        sensors=[build_offload_sensor(settings, jobs), build_healing_sensor(settings, jobs)],
         resources={"coldtier": ColdtierResource.from_settings(settings)},
     )
 

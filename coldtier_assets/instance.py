@@ -15,7 +15,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
     """Create ``DAGSTER_HOME`` with the right ``dagster.yaml`` and export it for child processes."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    template = "dagster.yaml" if settings.dagster_pg_url else "dagster.sqlite.yaml"
+    template = "dagster.postgres.yaml" if settings.dagster_pg_url else "dagster.yaml"
     shutil.copyfile(REPO_ROOT / template, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home

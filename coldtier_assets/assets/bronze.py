@@ -5,7 +5,8 @@ from typing import Any
 
 import dagster as dg
 
-from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_key, cold_spec, offload_partitions
+from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_spec, materialize_table, table_checks
+from coldtier_assets.assets.keys import cold_key
 from coldtier_assets.config import Settings
 from coldtier_assets.partitions import partitions_for
 from coldtier_assets.resources.dagster import ColdtierResource
@@ -20,17 +21,24 @@ def build_bronze_assets(settings: Settings) -> dg.AssetsDefinition:
         name="bronze_tables",
         specs=[cold_spec(spec, settings) for spec in bronze],
         partitions_def=partitions_for(bronze[0], settings),
+        check_specs=[check for spec in bronze for check in table_checks(spec, settings)],
         backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
         can_subset=True,
     )
     def bronze_tables(context: dg.AssetExecutionContext, coldtier: ColdtierResource) -> Any:
-        selected = [spec for spec in bronze if cold_key(spec) in context.selected_asset_keys]
+        selected_checks = {key.asset_key for key in context.selected_asset_check_keys}
+        selected = [
+            spec
+            for spec in bronze
+            if cold_key(spec) in context.selected_asset_keys or cold_key(spec) in selected_checks
+        ]
 
-        def run(spec: TableSpec) -> dg.MaterializeResult:
-            return offload_partitions(context, coldtier, spec)
+        def run(spec: TableSpec) -> list[dg.MaterializeResult | dg.AssetCheckResult]:
+            return list(materialize_table(context, coldtier, spec))
 
         with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="bronze") as pool:
             results = list(pool.map(run, selected))
-        yield from results
+        for table_results in results:
+            yield from table_results
 
     return bronze_tables

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
+from coldtier_assets.assets.keys import cold_key, warm_key
+from coldtier_assets.checks import check_specs, evaluate_checks, span_of, upstream_problems
 from coldtier_assets.config import Settings
 from coldtier_assets.offload.pipeline import OffloadReport
 from coldtier_assets.partitions import partitions_for
@@ -24,14 +27,17 @@ LAYER_DESCRIPTIONS = {
 }
 
 
-def warm_key(spec: TableSpec) -> dg.AssetKey:
-    """Asset key of a ClickHouse source table."""
-    return dg.AssetKey(["clickhouse", spec.name])
+def freshness_policy(spec: TableSpec, settings: Settings) -> dg.FreshnessPolicy:
+    """Warn after 15 minutes, fail after 30 — counted after the table's window when it is longer.
 
-
-def cold_key(spec: TableSpec) -> dg.AssetKey:
-    """Asset key of a cold Iceberg table."""
-    return dg.AssetKey(["cold", spec.name])
+    A daily candle table is only materialized once a day, so its windows start counting when the
+    next window is due rather than failing every day at 00:30.
+    """
+    window = spec.window(settings.window)
+    slack = window - settings.window if window > settings.window else timedelta(0)
+    return dg.FreshnessPolicy.time_window(
+        warn_window=timedelta(minutes=15) + slack, fail_window=timedelta(minutes=30) + slack
+    )
 
 
 def warm_spec(spec: TableSpec) -> dg.AssetSpec:
@@ -45,6 +51,11 @@ def warm_spec(spec: TableSpec) -> dg.AssetSpec:
     )
 
 
+def table_checks(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
+    """The asset checks of one cold table (re-exported for the asset modules)."""
+    return check_specs(spec, settings)
+
+
 def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
     """The cold Iceberg twin: depends on its ClickHouse source and on its upstream cold tables."""
     upstream = [dg.AssetKey(["cold", name]) for name in spec.upstream]
@@ -54,6 +65,7 @@ def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
         kinds={"iceberg"},
         group_name=spec.layer,
         partitions_def=partitions_for(spec, settings),
+        freshness_policy=freshness_policy(spec, settings),
         description=(
             f"Iceberg table `{settings.namespace}.{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}), copied from "
             f"ClickHouse by windows of {spec.window(settings.window)} of `{spec.time_column}`, exactly once."
@@ -111,17 +123,27 @@ def materialization_metadata(
     return metadata
 
 
-def offload_partitions(
+def materialize_table(
     context: dg.AssetExecutionContext, coldtier: ColdtierResource, spec: TableSpec
-) -> dg.MaterializeResult:
-    """Copy the run's partition (or partition range) of one table and describe what was committed."""
-    window = context.partition_time_window
-    report = coldtier.offloader().offload(spec, window.start, window.end, run_id=context.run_id)
-    table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
-    context.log.info(
-        f"{spec.name} [{window.start:%Y-%m-%d %H:%M}, {window.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
-        f"{len(report.results)} commit(s); watermark {report.watermark}"
-    )
-    return dg.MaterializeResult(
-        asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
-    )
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Copy the run's partitions of one table (if selected), then evaluate its selected checks."""
+    span = span_of(context)
+    if cold_key(spec) in context.selected_asset_keys:
+        problems = upstream_problems(context.instance, coldtier, spec, span)
+        if problems:
+            raise dg.Failure(
+                description=f"{spec.name} waits for its upstream tables: " + "; ".join(problems),
+                allow_retries=False,
+            )
+        report = coldtier.offloader().offload(spec, span.start, span.end, run_id=context.run_id)
+        table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
+        context.log.info(
+            f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
+            f"{len(report.results)} commit(s); watermark {report.watermark}"
+        )
+        yield dg.MaterializeResult(
+            asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
+        )
+    selected = {key for key in context.selected_asset_check_keys if key.asset_key == cold_key(spec)}
+    if selected:
+        yield from evaluate_checks(selected, coldtier, spec, span)

@@ -1,8 +1,10 @@
 """The Silver cold asset: normalized trades, downstream of the Bronze cold tables."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
-from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_spec, offload_partitions
+from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_spec, materialize_table, table_checks
 from coldtier_assets.config import Settings
 from coldtier_assets.resources.dagster import ColdtierResource
 from coldtier_assets.tables import get_table
@@ -15,9 +17,13 @@ def build_silver_asset(settings: Settings) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="silver_trades",
         specs=[cold_spec(spec, settings)],
+        check_specs=table_checks(spec, settings),
         backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+        can_subset=True,
     )
-    def silver_trades(context: dg.AssetExecutionContext, coldtier: ColdtierResource) -> dg.MaterializeResult:
-        return offload_partitions(context, coldtier, spec)
+    def silver_trades(
+        context: dg.AssetExecutionContext, coldtier: ColdtierResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        yield from materialize_table(context, coldtier, spec)
 
     return silver_trades

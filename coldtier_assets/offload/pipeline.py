@@ -144,10 +144,12 @@ class Offloader:
         rows = checksum = 0
         try:
             for data in read_slices(self.warm, source, window, self.settings.read_slice_rows, expected_rows):
+                cold = to_cold_arrow(data, source, window, arrow_schema)  # rejects NULLs first
                 checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
                 rows += data.num_rows
-                writer.write(to_cold_arrow(data, source, window, arrow_schema))
                 del data
+                writer.write(cold)
+                del cold
         except BaseException:
             writer.discard()
             raise

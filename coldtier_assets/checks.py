@@ -1,0 +1,201 @@
+"""Asset checks of every cold table, evaluated per partition in the run that copies it.
+
+* ``warm_cold_consistency`` (blocking): rows and content checksum, ClickHouse vs Iceberg; windows
+  already purged from ClickHouse are reported as such, not failed.
+* ``no_duplicate_keys`` (blocking): each natural key once in the cold table.
+* ``schema_matches_ddl``: cold and warm schemas against ``ddl/``.
+* ``candles_match_silver`` (Gold, blocking): candles re-derived from cold Silver equal cold Gold.
+
+Blocking checks stop downstream assets in the same run; across runs, Gold refuses to copy while
+Silver's latest consistency check failed (see :func:`upstream_problems`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from coldtier_assets.assets.keys import cold_key
+from coldtier_assets.config import Settings
+from coldtier_assets.offload.cold_engine import cold_rows_batch
+from coldtier_assets.offload.quality import (
+    candle_comparisons,
+    candle_sqls,
+    duplicate_key_sql,
+    schema_problems,
+)
+from coldtier_assets.offload.sink import read_ledger
+from coldtier_assets.offload.verify import Verdict, by_window, cold_checksum_sql, verify_windows
+from coldtier_assets.offload.windows import Window, split_windows
+from coldtier_assets.partitions import partitions_for
+from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.tables import TableSpec, get_table
+
+CONSISTENCY = "warm_cold_consistency"
+DUPLICATES = "no_duplicate_keys"
+SCHEMA = "schema_matches_ddl"
+CANDLES = "candles_match_silver"
+
+
+def check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
+    """The checks of one cold table, partitioned like the table (per-partition results)."""
+    with warnings.catch_warnings():  # partitioned checks are "preview" in Dagster 1.13; we rely on them
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _check_specs(spec, settings)
+
+
+def _check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
+    partitions = partitions_for(spec, settings)
+    specs = [
+        dg.AssetCheckSpec(
+            CONSISTENCY,
+            asset=cold_key(spec),
+            blocking=True,
+            partitions_def=partitions,
+            description="Rows and content checksum equal in ClickHouse and Iceberg (purged windows reported).",
+        ),
+        dg.AssetCheckSpec(
+            DUPLICATES,
+            asset=cold_key(spec),
+            blocking=True,
+            partitions_def=partitions,
+            description=f"Each natural key ({', '.join(spec.natural_key)}) at most once in the cold table.",
+        ),
+        dg.AssetCheckSpec(
+            SCHEMA,
+            asset=cold_key(spec),
+            partitions_def=partitions,
+            description="Cold Iceberg schema and warm ClickHouse columns match ddl/.",
+        ),
+    ]
+    if spec.layer == "gold":
+        specs.append(
+            dg.AssetCheckSpec(
+                CANDLES,
+                asset=cold_key(spec),
+                blocking=True,
+                partitions_def=partitions,
+                description="Candles re-derived from cold Silver equal cold Gold.",
+            )
+        )
+    return specs
+
+
+def _windows(spec: TableSpec, settings: Settings, span: Window) -> list[Window]:
+    return split_windows(span.start, span.end, spec.window(settings.window))
+
+
+def _fmt(window: Window) -> str:
+    return f"{window.start:%Y-%m-%d %H:%M}"
+
+
+def evaluate_checks(
+    selected: set[dg.AssetCheckKey], coldtier: ColdtierResource, spec: TableSpec, span: Window
+) -> Iterator[dg.AssetCheckResult]:
+    """Evaluate the selected checks of ``spec`` over the run's partition span.
+
+    Every query over the cold files goes to ClickHouse in one batch (one child process when embedded).
+    """
+    settings, warm = coldtier.settings, coldtier.warm
+    catalog = coldtier.catalog()
+    table = catalog.load_table((settings.namespace, spec.name))
+    windows = _windows(spec, settings, span)
+    key = cold_key(spec)
+    wanted = {check.name for check in selected if check.asset_key == key}
+    queries: dict[str, str] = {}
+    if CONSISTENCY in wanted:
+        queries[CONSISTENCY] = cold_checksum_sql(table, spec, windows)
+    if DUPLICATES in wanted:
+        queries[DUPLICATES] = duplicate_key_sql(table, spec, span)
+    length = 0
+    if CANDLES in wanted:
+        queries["derived"], queries[CANDLES], length = candle_sqls(settings, catalog, spec, windows)
+    answers = dict(zip(queries, cold_rows_batch(settings, warm, list(queries.values())), strict=True))
+
+    if CONSISTENCY in wanted:
+        cold_figures = by_window(
+            answers[CONSISTENCY], windows, int(spec.window(settings.window).total_seconds())
+        )
+        results = verify_windows(settings, warm, table, spec, windows, cold=cold_figures)
+        bad = [r for r in results if r.verdict in (Verdict.MISMATCH, Verdict.NOT_COPIED)]
+        purged = [r for r in results if r.verdict is Verdict.PURGED]
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=CONSISTENCY,
+            passed=not bad,
+            metadata={
+                "windows": len(results),
+                "matched": sum(r.verdict is Verdict.MATCH for r in results),
+                "purged_from_warm": ", ".join(_fmt(r.window) for r in purged) or "none",
+                "mismatched": ", ".join(f"{_fmt(r.window)} ({r.verdict.value})" for r in bad) or "none",
+                "warm_rows": sum(r.warm_rows for r in results),
+                "cold_rows": sum(r.cold_rows for r in results),
+            },
+        )
+    if DUPLICATES in wanted:
+        extra = int(str(answers[DUPLICATES][0][0]))
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=DUPLICATES, passed=extra == 0, metadata={"duplicate_rows": extra}
+        )
+    if SCHEMA in wanted:
+        problems = schema_problems(warm, table, spec)
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SCHEMA,
+            passed=not problems,
+            metadata={"problems": "; ".join(problems) or "none"},
+        )
+    if CANDLES in wanted:
+        comparisons = candle_comparisons(windows, answers["derived"], answers[CANDLES], length)
+        wrong = [c for c in comparisons if not c.ok]
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=CANDLES,
+            passed=not wrong,
+            metadata={
+                "windows": len(comparisons),
+                "candles": sum(c.cold[0] for c in comparisons),
+                "differing_windows": ", ".join(_fmt(c.window) for c in wrong) or "none",
+            },
+        )
+
+
+def upstream_problems(
+    instance: dg.DagsterInstance, coldtier: ColdtierResource, spec: TableSpec, span: Window
+) -> list[str]:
+    """Why ``spec`` must not copy ``span`` yet: upstream windows not committed or failing consistency."""
+    problems = []
+    for upstream_name in spec.upstream:
+        upstream = get_table(upstream_name)
+        table = coldtier.catalog().load_table((coldtier.settings.namespace, upstream.name))
+        missing = list(read_ledger(table).missing(_windows(upstream, coldtier.settings, span)))
+        if missing:
+            problems.append(
+                f"{upstream.name}: {len(missing)} window(s) not copied yet, first {_fmt(missing[0])}"
+            )
+        check_key = dg.AssetCheckKey(cold_key(upstream), CONSISTENCY)
+        partitions = partitions_for(upstream, coldtier.settings)
+        keys = partitions.get_partition_keys_in_range(
+            dg.PartitionKeyRange(
+                partitions.get_partition_key_for_timestamp(span.start.timestamp()),
+                partitions.get_partition_key_for_timestamp((span.end.timestamp()) - 1),
+            )
+        )
+        infos = instance.event_log_storage.get_asset_check_partition_info([check_key], partition_keys=keys)
+        failed = [
+            info.partition_key
+            for info in infos
+            if info.partition_key and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
+        ]
+        if failed:
+            problems.append(f"{upstream.name}: consistency check failed for {', '.join(sorted(failed)[:5])}")
+    return problems
+
+
+def span_of(context: dg.AssetExecutionContext) -> Window:
+    """The run's partition span as a window."""
+    window = context.partition_time_window
+    return Window(window.start, window.end)

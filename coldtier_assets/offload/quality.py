@@ -1,0 +1,112 @@
+"""Data-quality checks of the cold tier beyond warm-cold consistency (Dagster-free).
+
+* duplicate natural keys in a cold table's windows;
+* cold and warm schemas against the DDL;
+* Gold candles re-derived from **cold** Silver (with the Gold view's own SQL from ``ddl/``)
+  against cold Gold, window by window.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from coldtier_assets.bootstrap import check_cold_schema
+from coldtier_assets.config import Settings
+from coldtier_assets.ddl import DDL_DIR, render
+from coldtier_assets.errors import ColdtierError
+from coldtier_assets.offload.cold_engine import cold_rows, cold_rows_batch, iceberg_table_function
+from coldtier_assets.offload.source import check_source, sql_time
+from coldtier_assets.offload.verify import by_window, checksum_query
+from coldtier_assets.offload.windows import Window
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.tables import TableSpec, get_table
+
+
+def duplicate_key_sql(table: Table, spec: TableSpec, span: Window) -> str:
+    """SQL counting rows in ``span`` of the cold table beyond the first per natural key."""
+    keys = ", ".join(f"`{column}`" for column in spec.natural_key)
+    column = f"`{spec.time_column}`"
+    return (
+        f"SELECT count() - uniqExact({keys}) FROM {iceberg_table_function(table.location())} "
+        f"WHERE {column} >= {sql_time(span.start)} AND {column} < {sql_time(span.end)}"
+    )
+
+
+def duplicate_key_count(
+    settings: Settings, warm: WarmTier, table: Table, spec: TableSpec, span: Window
+) -> int:
+    """Rows in ``span`` of the cold table beyond the first per natural key (0 when keys are unique)."""
+    ((count,),) = cold_rows(settings, warm, duplicate_key_sql(table, spec, span))
+    return int(str(count))
+
+
+def schema_problems(warm: WarmTier, table: Table, spec: TableSpec) -> list[str]:
+    """Differences between the DDL and the cold table, and between the DDL and the warm source."""
+    problems = []
+    for check in (lambda: check_cold_schema(table, spec), lambda: check_source(warm, spec, table.schema())):
+        try:
+            check()
+        except ColdtierError as error:
+            problems.append(str(error))
+    return problems
+
+
+def derived_candles_sql(spec: TableSpec, silver_source: str) -> str:
+    """The Gold view's SELECT from ``ddl/clickhouse`` with Silver replaced by ``silver_source``."""
+    template = next((DDL_DIR / "clickhouse").glob("*gold_ohlcv.sql.tmpl")).read_text()
+    view = render(template, spec.template_vars)
+    select = re.search(r"\bAS\s+(SELECT\b.*?);?\s*$", view, re.DOTALL | re.IGNORECASE)
+    if not select:
+        raise ColdtierError("cannot find the SELECT of the Gold view template")
+    return select.group(1).replace("FROM silver_trades FINAL", f"FROM {silver_source}")
+
+
+@dataclass(frozen=True)
+class CandleComparison:
+    """Per window: (rows, checksum) of candles derived from cold Silver vs. cold Gold."""
+
+    window: Window
+    derived: tuple[int, int]
+    cold: tuple[int, int]
+
+    @property
+    def ok(self) -> bool:
+        """True when the derived candles equal the cold Gold rows."""
+        return self.derived == self.cold
+
+
+def candle_sqls(
+    settings: Settings, catalog: Catalog, gold: TableSpec, windows: list[Window]
+) -> tuple[str, str, int]:
+    """SQL for per-window (rows, checksum) of candles derived from cold Silver, and of cold Gold."""
+    gold_table = catalog.load_table((settings.namespace, gold.name))
+    silver = catalog.load_table((settings.namespace, get_table("silver_trades").name))
+    derived_source = f"({derived_candles_sql(gold, iceberg_table_function(silver.location()))})"
+    derived_sql, length = checksum_query(gold_table.schema(), gold, derived_source, windows)
+    cold_sql, _ = checksum_query(
+        gold_table.schema(), gold, iceberg_table_function(gold_table.location()), windows
+    )
+    return derived_sql, cold_sql, length
+
+
+def candle_comparisons(
+    windows: list[Window], derived_rows: list[list[object]], cold_figures: list[list[object]], length: int
+) -> list[CandleComparison]:
+    """Pair up the derived and the cold figures per window."""
+    derived, cold = by_window(derived_rows, windows, length), by_window(cold_figures, windows, length)
+    return [CandleComparison(window, derived[window], cold[window]) for window in windows]
+
+
+def compare_candles(
+    settings: Settings, warm: WarmTier, catalog: Catalog, gold: TableSpec, windows: list[Window]
+) -> list[CandleComparison]:
+    """Re-derive the windows' candles from cold Silver and compare them with cold Gold."""
+    if not windows:
+        return []
+    derived_sql, cold_sql, length = candle_sqls(settings, catalog, gold, windows)
+    derived, cold = cold_rows_batch(settings, warm, [derived_sql, cold_sql])
+    return candle_comparisons(windows, derived, cold, length)

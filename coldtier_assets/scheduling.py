@@ -1,0 +1,278 @@
+"""What the sensors should launch: closed windows not yet copied, and copied windows that drifted.
+
+Kept apart from the sensor functions so it can be reasoned about (and tested) with plain inputs:
+the Iceberg ledgers say what is committed, the Dagster instance says what is in flight or failed,
+ClickHouse says what the warm windows hold now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from coldtier_assets.assets.keys import cold_key
+from coldtier_assets.checks import CANDLES, CONSISTENCY
+from coldtier_assets.config import Settings
+from coldtier_assets.jobs import offload_job_name, tables_by_window
+from coldtier_assets.offload.sink import PREFIX, read_ledger
+from coldtier_assets.offload.source import check_source
+from coldtier_assets.offload.verify import warm_window_checksums
+from coldtier_assets.offload.windows import Ledger, Window, closed_window_end, split_windows, utc
+from coldtier_assets.partitions import PARTITION_FORMAT
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.tables import TableSpec, get_table
+
+#: Windows per run when catching up (a backfill copies many windows per run).
+MAX_WINDOWS_PER_RUN = 96
+WINDOWS_TAG = "coldtier/windows"
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One run to launch: a job, a contiguous range of windows and the tables to copy."""
+
+    job: str
+    windows: tuple[Window, ...]
+    tables: tuple[str, ...]
+    reason: str
+    key_suffix: str = ""
+
+    @property
+    def first_key(self) -> str:
+        """Partition key of the first window."""
+        return self.windows[0].start.strftime(PARTITION_FORMAT)
+
+    @property
+    def last_key(self) -> str:
+        """Partition key of the last window."""
+        return self.windows[-1].start.strftime(PARTITION_FORMAT)
+
+    @property
+    def label(self) -> str:
+        """The windows as ``first..last`` partition keys."""
+        return f"{self.first_key}..{self.last_key}"
+
+    def run_request(self, attempt: int) -> dg.RunRequest:
+        """The Dagster run request; its run key makes a duplicate tick a no-op."""
+        tags = {WINDOWS_TAG: self.label, "coldtier/reason": self.reason}
+        if len(self.windows) == 1:
+            tags[PARTITION_NAME_TAG] = self.first_key
+        else:
+            tags[ASSET_PARTITION_RANGE_START_TAG] = self.first_key
+            tags[ASSET_PARTITION_RANGE_END_TAG] = self.last_key
+        suffix = f":{self.key_suffix}" if self.key_suffix else ""
+        return dg.RunRequest(
+            run_key=f"{self.reason}:{self.job}:{self.label}:{','.join(self.tables)}:{attempt}{suffix}",
+            job_name=self.job,
+            asset_selection=[dg.AssetKey(["cold", name]) for name in self.tables],
+            tags=tags,
+        )
+
+
+@dataclass
+class Plan:
+    """The requests of one sensor tick and the per-job closed-window ends (the cursor)."""
+
+    requests: list[Request] = field(default_factory=list)
+    closed_until: dict[str, str] = field(default_factory=dict)
+
+
+def _chunks(windows: list[Window], size: int) -> list[list[Window]]:
+    """Split sorted windows into runs of consecutive windows of at most ``size``."""
+    chunks: list[list[Window]] = []
+    for window in windows:
+        if chunks and chunks[-1][-1].end == window.start and len(chunks[-1]) < size:
+            chunks[-1].append(window)
+        else:
+            chunks.append([window])
+    return chunks
+
+
+def windows_of_run(run: dg.DagsterRun, length: timedelta) -> set[datetime]:
+    """Window starts a run covers, from its partition tags."""
+    tags = run.tags
+    first = tags.get(ASSET_PARTITION_RANGE_START_TAG) or tags.get(PARTITION_NAME_TAG)
+    last = tags.get(ASSET_PARTITION_RANGE_END_TAG) or first
+    if not first or not last:
+        return set()
+    start = utc(datetime.strptime(first, PARTITION_FORMAT))
+    end = utc(datetime.strptime(last, PARTITION_FORMAT)) + length
+    return {window.start for window in split_windows(start, end, length)}
+
+
+def in_flight_windows(instance: dg.DagsterInstance, job: str, length: timedelta) -> set[datetime]:
+    """Window starts that a queued or running run of ``job`` is already copying."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=IN_FLIGHT))
+    return {start for run in runs for start in windows_of_run(run, length)}
+
+
+def failed_attempts(instance: dg.DagsterInstance, job: str, label: str) -> int:
+    """How many runs of ``job`` over exactly these windows failed or were canceled (for fresh run keys)."""
+    return instance.get_runs_count(
+        filters=dg.RunsFilter(
+            job_name=job,
+            tags={WINDOWS_TAG: label},
+            statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+        )
+    )
+
+
+def _load(catalog: Catalog, settings: Settings, spec: TableSpec) -> Table:
+    return catalog.load_table((settings.namespace, spec.name))
+
+
+def plan_closed_windows(
+    settings: Settings, catalog: Catalog, instance: dg.DagsterInstance, now: datetime
+) -> Plan:
+    """Requests for every closed window (end + allowed lateness ≤ now) that is neither committed nor in flight.
+
+    Dependency order: Bronze, Silver and the short Gold candles share a job (one run per range runs
+    them in graph order); a longer Gold window is requested only once cold Silver covers it.
+    """
+    plan = Plan()
+    ledgers = {
+        spec.name: read_ledger(_load(catalog, settings, spec))
+        for group in tables_by_window(settings).values()
+        for spec in group
+    }
+    for length, specs in tables_by_window(settings).items():
+        job = offload_job_name(length)
+        closed_end = closed_window_end(now, length, settings.allowed_lateness)
+        plan.closed_until[job] = closed_end.isoformat()
+        busy = in_flight_windows(instance, job, length)
+        missing_by_window: dict[Window, list[str]] = {}
+        for spec in specs:
+            ledger = ledgers[spec.name]
+            begin = ledger.watermark or max(settings.start, closed_end - settings.first_copy_lookback)
+            begin = max(settings.start, begin - timedelta(seconds=begin.timestamp() % length.total_seconds()))
+            if begin >= closed_end:
+                continue
+            for window in ledger.missing(split_windows(begin, closed_end, length)):
+                if window.start in busy or not _upstream_ready(spec, window, ledgers, settings):
+                    continue
+                missing_by_window.setdefault(window, []).append(spec.name)
+        for chunk in _chunks(sorted(missing_by_window), MAX_WINDOWS_PER_RUN):
+            tables = sorted({name for window in chunk for name in missing_by_window[window]})
+            plan.requests.append(Request(job, tuple(chunk), tuple(tables), "offload"))
+    return plan
+
+
+def _same_job(spec: TableSpec, upstream: str, settings: Settings) -> bool:
+    return get_table(upstream).window(settings.window) == spec.window(settings.window)
+
+
+def _upstream_ready(spec: TableSpec, window: Window, ledgers: dict[str, Ledger], settings: Settings) -> bool:
+    """A table whose upstream is in another job waits until the upstream covers the window."""
+    return all(
+        ledgers[upstream].covers(window) or _same_job(spec, upstream, settings) for upstream in spec.upstream
+    )
+
+
+def recorded_checksums(table: Table, length: timedelta) -> dict[datetime, tuple[int, int]]:
+    """Per window start: (rows, checksum) recorded by the newest commit of that window.
+
+    A run of empty windows committed together records (0, 0) for each of its windows.
+    """
+    recorded: dict[datetime, tuple[int, int]] = {}
+    for snapshot in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        start, end = props.get(PREFIX + "window-start"), props.get(PREFIX + "window-end")
+        if not (start and end and snapshot.summary and snapshot.summary.operation.value == "append"):
+            continue
+        rows = int(props.get(PREFIX + "source-rows", "0"))
+        checksum = int(props.get(PREFIX + "source-checksum", "0"), 16)
+        for window in split_windows(datetime.fromisoformat(start), datetime.fromisoformat(end), length):
+            recorded[window.start] = (rows, checksum) if rows else (0, 0)
+    return recorded
+
+
+def plan_healing(
+    settings: Settings,
+    warm: WarmTier,
+    catalog: Catalog,
+    instance: dg.DagsterInstance,
+    now: datetime,
+    lookback: timedelta,
+) -> list[Request]:
+    """Requests for copied windows that need copying again.
+
+    Those whose warm rows changed since the copy (late or resent trades), and those whose latest
+    consistency or candle check failed.
+    """
+    requests: list[Request] = []
+    drifting: dict[str, set[datetime]] = {}
+    for length, specs in tables_by_window(settings).items():
+        job = offload_job_name(length)
+        closed_end = closed_window_end(now, length, settings.allowed_lateness)
+        begin = closed_end - lookback
+        begin -= timedelta(seconds=begin.timestamp() % length.total_seconds())
+        windows = split_windows(max(begin, settings.start), closed_end, length) if begin < closed_end else []
+        busy = in_flight_windows(instance, job, length)
+        by_window: dict[Window, list[str]] = {}
+        suffix: dict[Window, str] = {}
+        for spec in specs:
+            table = _load(catalog, settings, spec)
+            ledger = read_ledger(table)
+            committed = [w for w in windows if ledger.covers(w) and w.start not in busy]
+            if not committed:
+                continue
+            recorded = recorded_checksums(table, length)
+            warm_now = warm_window_checksums(warm, check_source(warm, spec, table.schema()), committed)
+            failed = _failed_check_partitions(instance, spec)
+            for window in committed:
+                expected = recorded.get(window.start, (0, 0))
+                drift = warm_now[window] != expected and warm_now[window][0] > 0
+                if drift:
+                    drifting.setdefault(spec.name, set()).add(window.start)
+                if (drift or window.start.strftime(PARTITION_FORMAT) in failed) and not _upstream_drifting(
+                    spec, window, drifting, settings
+                ):
+                    by_window.setdefault(window, []).append(spec.name)
+                    digest = hashlib.sha1(repr(warm_now[window]).encode()).hexdigest()[:8]
+                    suffix[window] = suffix.get(window, "") + digest
+        for window, tables in sorted(by_window.items()):
+            requests.append(
+                Request(job, (window,), tuple(sorted(tables)), "heal", key_suffix=suffix[window][:16])
+            )
+    return requests
+
+
+def _upstream_drifting(
+    spec: TableSpec, window: Window, drifting: dict[str, set[datetime]], settings: Settings
+) -> bool:
+    """A longer Gold window waits while a Silver window inside it is still being healed."""
+    return any(
+        window.start <= start < window.end
+        for upstream in spec.upstream
+        if not _same_job(spec, upstream, settings)
+        for start in drifting.get(upstream, set())
+    )
+
+
+def _failed_check_partitions(instance: dg.DagsterInstance, spec: TableSpec) -> set[str]:
+    keys = [dg.AssetCheckKey(cold_key(spec), CONSISTENCY)]
+    if spec.layer == "gold":
+        keys.append(dg.AssetCheckKey(cold_key(spec), CANDLES))
+    infos = instance.event_log_storage.get_asset_check_partition_info(keys)
+    return {
+        info.partition_key
+        for info in infos
+        if info.partition_key and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
+    }

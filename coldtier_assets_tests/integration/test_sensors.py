@@ -1,0 +1,185 @@
+"""Sensors, evaluated with build_sensor_context on real chDB, a real catalog and a real instance."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+
+from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.definitions import build_definitions
+from coldtier_assets.offload.sink import read_ledger
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.sensors import build_healing_sensor, build_offload_sensor
+from coldtier_assets.simulate.feed import simulate_history
+from coldtier_assets_tests.fixtures import DAY
+
+FEED = (DAY + timedelta(hours=22), DAY + timedelta(hours=23))
+NOW = DAY + timedelta(hours=23, minutes=2, seconds=30)
+
+
+@pytest.fixture
+def world(
+    coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, initialized: Settings, warm: WarmTier
+) -> Iterator[tuple[Settings, dg.DagsterInstance]]:
+    env = {"COLDTIER_START": DAY.date().isoformat(), "COLDTIER_FIRST_COPY_LOOKBACK_HOURS": "2"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings({**coldtier_env, **env})
+    simulate_history(warm, *FEED, seed=4, trades_per_second=10)
+    with dg.instance_for_test() as instance:
+        yield settings, instance
+
+
+def tick(
+    settings: Settings, instance: dg.DagsterInstance, now: datetime, cursor: str | None = None
+) -> tuple[list[dg.RunRequest], str | None]:
+    jobs = build_definitions(settings).jobs
+    sensor = build_offload_sensor(settings, list(jobs), clock=lambda: now)  # type: ignore[arg-type]
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"coldtier": ColdtierResource.from_settings(settings)}
+    )
+    result = sensor.evaluate_tick(context)
+    return list(result.run_requests or []), result.cursor
+
+
+def launch(settings: Settings, instance: dg.DagsterInstance, request: dg.RunRequest) -> bool:
+    job = build_definitions(settings).resolve_job_def(request.job_name or "")
+    result = job.execute_in_process(
+        instance=instance,
+        tags=dict(request.tags),
+        asset_selection=list(request.asset_selection or []),
+        raise_on_error=False,
+    )
+    return result.success
+
+
+def add_run(instance: dg.DagsterInstance, request: dg.RunRequest, status: dg.DagsterRunStatus) -> None:
+    instance.add_run(
+        dg.DagsterRun(
+            job_name=request.job_name or "", run_id=str(uuid.uuid4()), status=status, tags=dict(request.tags)
+        )
+    )
+
+
+def by_job(requests: list[dg.RunRequest]) -> dict[str, dg.RunRequest]:
+    assert len({r.job_name for r in requests}) == len(requests), "one request per job here"
+    return {r.job_name or "": r for r in requests}
+
+
+def test_closed_windows_in_dependency_order_then_nothing(
+    world: tuple[Settings, dg.DagsterInstance], catalog: SqlCatalog
+) -> None:
+    settings, instance = world
+    requests, cursor = tick(settings, instance, NOW)
+    first = by_job(requests)
+    assert set(first) == {"offload_15m"}  # Gold 30m/1h wait for cold Silver; the day is not closed
+    request = first["offload_15m"]
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-11-24-21:00"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-11-24-22:45"
+    assert len(request.asset_selection or []) == 7
+    assert cursor and '"offload_15m": "2026-11-24T23:00:00+00:00"' in cursor
+
+    again, _ = tick(settings, instance, NOW, cursor)  # a duplicate tick or a restarted daemon
+    assert [r.run_key for r in again] == [r.run_key for r in requests]  # same keys: the daemon skips them
+
+    assert launch(settings, instance, request)
+    second = by_job(tick(settings, instance, NOW, cursor)[0])
+    assert set(second) == {"offload_30m", "offload_1h"}  # now that cold Silver covers them
+    for job_request in second.values():
+        assert launch(settings, instance, job_request)
+    assert tick(settings, instance, NOW, cursor)[0] == []
+    ledger = read_ledger(catalog.load_table(("cold", "gold_ohlcv_1h")))
+    assert ledger.watermark == DAY + timedelta(hours=23)
+
+
+def test_in_flight_windows_are_not_requested_and_failed_ones_are_relaunched(
+    world: tuple[Settings, dg.DagsterInstance],
+) -> None:
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    add_run(instance, request, dg.DagsterRunStatus.STARTED)
+    assert tick(settings, instance, NOW)[0] == []  # in flight: not requested again
+
+    instance.report_run_failed(instance.get_runs()[0])
+    (relaunch,) = tick(settings, instance, NOW)[0]
+    assert relaunch.run_key != request.run_key  # a new key, so the daemon launches it
+    assert relaunch.run_key and relaunch.run_key.endswith(":1")
+
+
+def test_catch_up_after_downtime_copies_each_missed_window_once(
+    world: tuple[Settings, dg.DagsterInstance], catalog: SqlCatalog
+) -> None:
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert launch(settings, instance, request)
+    for follow_up in tick(settings, instance, NOW)[0]:
+        assert launch(settings, instance, follow_up)
+    later = NOW + timedelta(hours=30)  # the daemon was down for 30 hours
+    requests, _ = tick(settings, instance, later)
+    windows = [r for r in requests if r.job_name == "offload_15m"]
+    starts = [r.tags["dagster/asset_partition_range_start"] for r in windows]
+    ends = [r.tags["dagster/asset_partition_range_end"] for r in windows]
+    assert starts == ["2026-11-24-23:00", "2026-11-25-23:00"] and ends == [
+        "2026-11-25-22:45",
+        "2026-11-26-04:45",
+    ]
+    assert {r.job_name for r in requests} == {"offload_15m"}  # longer windows wait for Silver
+    for chunk in windows:
+        assert launch(settings, instance, chunk)
+    follow_ups = tick(settings, instance, later)[0]
+    assert {r.job_name for r in follow_ups} == {"offload_30m", "offload_1h", "offload_1d"}
+    for follow_up in follow_ups:
+        assert launch(settings, instance, follow_up)
+    assert tick(settings, instance, later)[0] == []
+    for name in ("silver_trades", "gold_ohlcv_1d"):
+        ledger = read_ledger(catalog.load_table(("cold", name)))
+        assert len(ledger.ranges) == 1  # contiguous: nothing copied twice, nothing missed
+
+
+def test_healing_sensor_recopies_a_window_with_a_late_trade(
+    world: tuple[Settings, dg.DagsterInstance], warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert launch(settings, instance, request)
+    jobs = list(build_definitions(settings).jobs)
+    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
+    resources = {"coldtier": ColdtierResource.from_settings(settings)}
+    assert not healer.evaluate_tick(
+        dg.build_sensor_context(instance=instance, resources=resources)
+    ).run_requests
+
+    warm.command(
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        "(42, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
+    )
+    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert heal and {r.tags.get("dagster/partition") for r in heal} == {"2026-11-24-22:15"}
+    (heal_request,) = heal
+    assert {key.path[-1] for key in heal_request.asset_selection or []} >= {
+        "bronze_trades_coinbase",
+        "silver_trades",
+    }
+    assert launch(settings, instance, heal_request)
+    assert not healer.evaluate_tick(
+        dg.build_sensor_context(instance=instance, resources=resources)
+    ).run_requests
+    rows = catalog.load_table(("cold", "silver_trades")).scan(row_filter="trade_id == 42").to_arrow()
+    assert rows.num_rows == 1
+
+
+def test_catch_up_is_cut_into_runs_of_at_most_96_consecutive_windows() -> None:
+    from coldtier_assets.offload.windows import split_windows
+    from coldtier_assets.scheduling import MAX_WINDOWS_PER_RUN, _chunks
+
+    windows = split_windows(DAY, DAY + timedelta(hours=30), timedelta(minutes=15))
+    gap = windows[:50] + windows[51:]
+    chunks = _chunks(gap, MAX_WINDOWS_PER_RUN)
+    assert [len(chunk) for chunk in chunks] == [50, 69]
+    assert [len(chunk) for chunk in _chunks(windows, MAX_WINDOWS_PER_RUN)] == [96, 24]
