@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -22,7 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 140)
+console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, soft_wrap=True)
 
 
@@ -121,14 +121,62 @@ def offload(
 @app.command()
 def status() -> None:
     """Per table: watermark, lag, rows warm and cold, files and snapshots."""
-    from coldtier_assets.status import collect_status, render_status
+    from coldtier_assets.status import collect_status, render_status, with_check_results
 
     settings = _settings()
     try:
-        statuses = collect_status(WarmTier(settings.warm_dsn), open_catalog(settings), settings.namespace)
+        statuses = with_check_results(
+            settings, collect_status(WarmTier(settings.warm_dsn), open_catalog(settings), settings.namespace)
+        )
     except ColdtierError as error:
         raise _fail(error) from None
     console.print(render_status(statuses))
+
+
+@app.command()
+def verify(
+    table: Annotated[list[str], typer.Option(help="table(s) to verify (default: all)")] = [],  # noqa: B006
+    since: Annotated[
+        str | None, typer.Option(help="from this time (ISO 8601, UTC); default: 24 h ago")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="up to this time (default: now)")] = None,
+) -> None:
+    """Compare warm and cold row counts and checksums per window; exit 1 listing any mismatch."""
+    from coldtier_assets.offload.verify import Verdict, verify_windows
+    from coldtier_assets.offload.windows import closed_window_end, split_windows
+    from coldtier_assets.tables import TABLES, get_table
+
+    settings = _settings()
+    warm, catalog = WarmTier(settings.warm_dsn), open_catalog(settings)
+    now = _parse_time(until) if until else datetime.now(UTC)
+    start = _parse_time(since) if since else now - timedelta(hours=24)
+    bad = 0
+    try:
+        for spec in [get_table(name) for name in table] if table else TABLES:
+            length = spec.window(settings.window)
+            first = start - timedelta(seconds=start.timestamp() % length.total_seconds())
+            end = closed_window_end(now, length, timedelta(0))
+            windows = split_windows(first, end, length) if first < end else []
+            checks = verify_windows(
+                settings, warm, catalog.load_table((settings.namespace, spec.name)), spec, windows
+            )
+            counts = {verdict: sum(c.verdict is verdict for c in checks) for verdict in Verdict}
+            wrong = [c for c in checks if c.verdict is Verdict.MISMATCH]
+            bad += len(wrong)
+            summary = ", ".join(f"{n} {verdict.value}" for verdict, n in counts.items() if n)
+            console.print(
+                f"{'[red]✗[/red]' if wrong else '[green]✓[/green]'} {spec.name}: {summary or 'no windows'}"
+            )
+            for check in wrong:
+                console.print(
+                    f"    {check.window}: warm {check.warm_rows} rows {check.warm_checksum:016x}, "
+                    f"cold {check.cold_rows} rows {check.cold_checksum:016x}"
+                )
+    except ColdtierError as error:
+        raise _fail(error) from None
+    if bad:
+        errors.print(f"[red]{bad} window(s) differ between ClickHouse and Iceberg[/red]")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -186,6 +234,14 @@ def config() -> None:
         )
     console.print(settings)
 
+
+def _register_plugins() -> None:
+    from coldtier_assets.cli_monitoring import register as register_monitoring
+
+    register_monitoring(app)
+
+
+_register_plugins()
 
 if __name__ == "__main__":
     app()

@@ -17,7 +17,7 @@ from coldtier_assets.partitions import PARTITION_FORMAT
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
-from coldtier_assets.status import TableStatus, collect_status
+from coldtier_assets.status import TableStatus, collect_status, with_check_results
 
 
 @dataclass(frozen=True)
@@ -88,4 +88,4 @@ def run_demo(
             f"{run.job}: partitions {run.first_partition} … {run.last_partition}: "
             f"{'success' if run.success else 'FAILED'} in {run.seconds:.1f} s"
         )
-    return runs, collect_status(warm, catalog, settings.namespace)
+    return runs, with_check_results(settings, collect_status(warm, catalog, settings.namespace))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from rich.table import Table as RichTable
 
+from coldtier_assets.config import Settings
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES, TableSpec
@@ -26,6 +27,7 @@ class TableStatus:
     cold_rows: int | None
     files: int | None
     snapshots: int | None
+    last_check: str = "-"
 
 
 def _warm_rows(warm: WarmTier, spec: TableSpec) -> int | None:
@@ -103,5 +105,14 @@ def render_status(statuses: list[TableStatus]) -> RichTable:
             _fmt_int(status.cold_rows),
             _fmt_int(status.files),
             _fmt_int(status.snapshots),
+            status.last_check,
         )
     return table
+
+
+def with_check_results(settings: Settings, statuses: list[TableStatus]) -> list[TableStatus]:
+    """The statuses with each table's latest asset-check outcome from the Dagster instance."""
+    from coldtier_assets.check_status import latest_check_results
+
+    results = latest_check_results(settings)
+    return [replace(status, last_check=results.get(status.table, "-")) for status in statuses]

@@ -1,0 +1,28 @@
+"""The latest asset-check outcome per cold table, read from the Dagster instance (for `status`)."""
+
+from __future__ import annotations
+
+from coldtier_assets.config import Settings
+from coldtier_assets.tables import TABLES
+
+
+def latest_check_results(settings: Settings) -> dict[str, str]:
+    """Per table: ``passed``/``FAILED …``/``-`` from the newest evaluation of each of its checks."""
+    if not (settings.dagster_home / "dagster.yaml").exists():
+        return {}
+    import dagster as dg
+
+    from coldtier_assets.checks import CANDLES, CONSISTENCY, DUPLICATES, SCHEMA
+
+    results: dict[str, str] = {}
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        for spec in TABLES:
+            names = [CONSISTENCY, DUPLICATES, SCHEMA] + ([CANDLES] if spec.layer == "gold" else [])
+            keys = [dg.AssetCheckKey(dg.AssetKey(["cold", spec.name]), name) for name in names]
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+            if not latest:
+                results[spec.name] = "-"
+                continue
+            failed = sorted(key.name for key, record in latest.items() if record.status.value == "FAILED")
+            results[spec.name] = f"FAILED {', '.join(failed)}" if failed else f"passed ({len(latest)})"
+    return results
