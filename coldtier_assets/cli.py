@@ -236,8 +236,10 @@ def config() -> None:
 
 
 def _register_plugins() -> None:
+    from coldtier_assets.cli_maintenance import register as register_maintenance
     from coldtier_assets.cli_monitoring import register as register_monitoring
 
+    register_maintenance(app)
     register_monitoring(app)
 
 

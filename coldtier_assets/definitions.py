@@ -11,6 +11,7 @@ from coldtier_assets.assets.silver import build_silver_asset
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.jobs import build_offload_jobs
 from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.schedules import build_maintenance_definitions
 from coldtier_assets.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.tables import TABLES
 
@@ -18,7 +19,7 @@ from coldtier_assets.tables import TABLES
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every asset, job and resource for the given settings."""
     jobs = build_offload_jobs(settings)
-    return dg.Definitions(
+    offload = dg.Definitions(
         assets=[
             *(warm_spec(spec) for spec in TABLES),
             build_bronze_assets(settings),
@@ -29,6 +30,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=[build_offload_sensor(settings, jobs), build_healing_sensor(settings, jobs)],
         resources={"coldtier": ColdtierResource.from_settings(settings)},
     )
+    return dg.Definitions.merge(offload, build_maintenance_definitions(settings))
 
 
 defs = build_definitions(load_settings())

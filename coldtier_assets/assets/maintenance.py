@@ -1,0 +1,93 @@
+"""The `maintenance` job: compaction, snapshot expiry, orphan removal and audit of the cold tables.
+
+A thin op over :func:`~coldtier_assets.maintenance.runner.run_maintenance`; run config chooses the
+tables (empty: all) and the policy, so it can be launched on demand for one table from the UI. The
+run fails when any action failed; every action is in the ``maintenance_audit_log`` either way.
+
+No ``from __future__ import annotations`` here: Dagster resolves the op's config class at runtime.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from coldtier_assets.maintenance.audit_log import AuditRow
+from coldtier_assets.maintenance.policy import MIB, MaintenancePolicy
+from coldtier_assets.maintenance.runner import run_maintenance
+from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.tables import TABLES_BY_NAME
+
+MAINTENANCE_JOB = "maintenance"
+
+
+class MaintenanceConfig(dg.Config):
+    """Which tables to maintain and how (the defaults are the daily run's)."""
+
+    tables: list[str] = []
+    target_file_size_mb: int = 128
+    snapshot_max_age_days: float = 7.0
+    min_snapshots_to_keep: int = 5
+    orphan_min_age_days: float = 3.0
+
+    def policy(self) -> MaintenancePolicy:
+        """The maintenance policy this config describes."""
+        return MaintenancePolicy(
+            target_file_size_bytes=self.target_file_size_mb * MIB,
+            snapshot_max_age=timedelta(days=self.snapshot_max_age_days),
+            min_snapshots_to_keep=self.min_snapshots_to_keep,
+            orphan_min_age=timedelta(days=self.orphan_min_age_days),
+        )
+
+
+def _summary(rows: list[AuditRow]) -> str:
+    lines = ["| table | action | outcome | files | rows | message |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        files = f"{row.files_before} → {row.files_after}" if row.files_before is not None else ""
+        rows_ = f"{row.rows_before} → {row.rows_after}" if row.rows_before is not None else ""
+        message = row.message.replace("|", "/")
+        lines.append(f"| {row.table_name} | {row.action} | {row.outcome} | {files} | {rows_} | {message} |")
+    return "\n".join(lines)
+
+
+@dg.op(description="Compact, expire snapshots, remove orphan files and audit the selected cold tables.")
+def maintain_cold_tables(
+    context: dg.OpExecutionContext, config: MaintenanceConfig, coldtier: ColdtierResource
+) -> dg.Output[int]:
+    """Run the maintenance and fail the op when any action failed."""
+    unknown = [name for name in config.tables if name not in TABLES_BY_NAME]
+    if unknown:
+        raise dg.Failure(f"unknown table(s) {unknown}; known: {', '.join(TABLES_BY_NAME)}")
+    rows = run_maintenance(
+        coldtier.settings, coldtier.warm, coldtier.catalog(), config.tables or None, policy=config.policy()
+    )
+    for row in rows:
+        line = f"{row.table_name} {row.action}: {row.outcome} — {row.message}"
+        if row.failed:
+            context.log.error(line)
+        else:
+            context.log.info(line)
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "actions": dg.MetadataValue.md(_summary(rows)),
+        "failed": dg.MetadataValue.int(sum(row.failed for row in rows)),
+        "tables": dg.MetadataValue.int(len({row.table_name for row in rows})),
+    }
+    failed = [row for row in rows if row.failed]
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} maintenance action(s) failed: "
+            + "; ".join(f"{row.table_name} {row.action}: {row.message}" for row in failed),
+            metadata=metadata,
+        )
+    return dg.Output(len(rows), metadata=metadata)
+
+
+@dg.job(
+    name=MAINTENANCE_JOB,
+    executor_def=dg.in_process_executor,
+    description="Daily maintenance of the cold tables (02:00 UTC): compaction, snapshot expiry, orphan "
+    "removal and a row/checksum audit; each action is logged to maintenance_audit_log.",
+    tags={"coldtier/kind": "maintenance"},
+)
+def maintenance_job() -> None:
+    """The maintenance job: one op over every selected table."""
+    maintain_cold_tables()

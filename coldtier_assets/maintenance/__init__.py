@@ -1,0 +1,14 @@
+"""Daily maintenance of the cold tables and guarded retention of the warm tier (Dagster-free).
+
+One module per job:
+
+* :mod:`.policy` — the knobs (target file size, snapshot and orphan ages, snapshots to keep).
+* :mod:`.state` — files, bytes and rows of a table's current snapshot.
+* :mod:`.audit_log` — the ``maintenance_audit_log`` table in the catalog database.
+* :mod:`.compaction` — bin-pack small files per partition, one commit per partition.
+* :mod:`.expiry` — expire old snapshots without losing the ledger of committed windows.
+* :mod:`.orphans` — delete files under a table location that no metadata references.
+* :mod:`.audit` — rows and checksum of the table before and after maintenance.
+* :mod:`.runner` — compact → expire → remove orphans → audit, per table, logged.
+* :mod:`.retention` — drop ClickHouse day partitions only when the cold tier verifiably holds them.
+"""

@@ -1,0 +1,58 @@
+"""The maintenance knobs, with the defaults of the daily run (ARCHITECTURE §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    """How compaction, snapshot expiry and orphan removal behave.
+
+    * Compaction bin-packs the files of a partition smaller than ``small_file_ratio`` times
+      ``target_file_size_bytes`` into files of at most about the target (Iceberg's
+      ``min-file-size-bytes`` default is the same 75 %), when a partition has two or more of them.
+    * Expiry removes snapshots older than ``snapshot_max_age`` but always keeps the newest
+      ``min_snapshots_to_keep`` snapshots of the main branch, the current one, and the chain down to
+      the newest snapshot carrying the ledger.
+    * Orphan removal only deletes unreferenced files older than ``orphan_min_age``, so files of a
+      commit still in flight survive.
+    """
+
+    target_file_size_bytes: int = 128 * MIB
+    small_file_ratio: float = 0.75
+    snapshot_max_age: timedelta = timedelta(days=7)
+    min_snapshots_to_keep: int = 5
+    orphan_min_age: timedelta = timedelta(days=3)
+    max_commit_attempts: int = 8
+
+    def __post_init__(self) -> None:
+        if self.target_file_size_bytes <= 0:
+            raise ValueError(f"target_file_size_bytes must be > 0, got {self.target_file_size_bytes}")
+        if not 0 < self.small_file_ratio <= 1:
+            raise ValueError(f"small_file_ratio must be in (0, 1], got {self.small_file_ratio}")
+        if self.min_snapshots_to_keep < 1:
+            raise ValueError(f"min_snapshots_to_keep must be >= 1, got {self.min_snapshots_to_keep}")
+        if self.snapshot_max_age < timedelta(0) or self.orphan_min_age < timedelta(0):
+            raise ValueError("snapshot_max_age and orphan_min_age must not be negative")
+        if self.max_commit_attempts < 1:
+            raise ValueError(f"max_commit_attempts must be >= 1, got {self.max_commit_attempts}")
+
+    @property
+    def small_file_bytes(self) -> int:
+        """Files strictly smaller than this are small (candidates for compaction)."""
+        return int(self.target_file_size_bytes * self.small_file_ratio)
+
+
+def describe_age(age: timedelta) -> str:
+    """A short human form of an age: ``7 days``, ``36 h``, ``15 min``."""
+    seconds = int(age.total_seconds())
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return f"{days} day" if days == 1 else f"{days} days"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"

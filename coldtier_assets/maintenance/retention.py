@@ -1,0 +1,296 @@
+"""Guarded warm retention: drop a ClickHouse day only when the cold tier verifiably holds all of it.
+
+The warm tables with day partitions are the Bronze tables and ``silver_trades``
+(``PARTITION BY toYYYYMMDD(trade time)``); Gold tables are views over Silver, so dropping a Silver
+day also empties that day's candles. A day older than the retention is dropped — from every table
+that still holds it, with ``ALTER TABLE … DROP PARTITION ID`` — only when, for **every** table that
+holds the day (the Bronze and Silver tables with a partition for it and, when Silver holds it, every
+Gold table), every window of the day is in that table's cold ledger and
+:func:`~coldtier_assets.offload.verify.verify_windows` finds warm and cold equal (row count and
+checksum). A window already purged from the warm side but present in the cold tier also passes.
+Otherwise the day is kept everywhere, and each decision says which table and window stopped it.
+Right before a drop, the day's warm rows are counted again (in the same warm session as the drop);
+a day that changed since it was verified (late trades) is kept.
+
+Each decision is written to the ``maintenance_audit_log`` (action ``retention``), except in a dry run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pyiceberg.catalog import Catalog
+
+from coldtier_assets.config import Settings
+from coldtier_assets.errors import ColdtierError
+from coldtier_assets.maintenance.audit_log import AuditRow, Outcome, write_audit_row
+from coldtier_assets.offload.source import sql_time
+from coldtier_assets.offload.verify import Verdict, verify_windows
+from coldtier_assets.offload.windows import Window, split_windows, utc
+from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.tables import TABLES, TableSpec, get_table
+
+log = logging.getLogger(__name__)
+
+#: Verdicts that let a day go: the cold tier holds what the warm tier holds (or held).
+SAFE_VERDICTS = frozenset({Verdict.MATCH, Verdict.PURGED})
+
+
+class RetentionError(ColdtierError):
+    """The retention arguments are invalid."""
+
+
+@dataclass(frozen=True)
+class DayPartition:
+    """One ClickHouse day partition of a warm table."""
+
+    table: str
+    partition_id: str
+    day: date
+    rows: int
+    bytes: int
+    parts: int
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a day must stay: a window of a table that is not (verifiably) in the cold tier."""
+
+    table: str
+    window: Window | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f" window {self.window}" if self.window is not None else ""
+        return f"{self.table}{where}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class RetentionDecision:
+    """What retention did (or, in a dry run, would do) with one ClickHouse day partition."""
+
+    table: str
+    day: date
+    partition_id: str
+    rows: int
+    bytes: int
+    parts: int
+    drop: bool
+    dropped: bool
+    dry_run: bool
+    reason: str
+    blockers: tuple[Blocker, ...] = ()
+
+    @property
+    def outcome(self) -> Outcome:
+        """``success`` when dropped, ``failed`` when the drop was attempted and failed, else ``skipped``."""
+        if self.dropped:
+            return "success"
+        return "failed" if self.drop and not self.dry_run else "skipped"
+
+
+def partitioned_tables() -> list[TableSpec]:
+    """The warm tables that hold day partitions (Bronze and Silver; Gold are views)."""
+    return [spec for spec in TABLES if spec.layer in ("bronze", "silver")]
+
+
+def day_partitions(warm: WarmTier, tables: list[TableSpec]) -> list[DayPartition]:
+    """Active day partitions of the given warm tables, from ``system.parts``."""
+    names = [spec.name for spec in tables]
+    rows = warm.rows(
+        "SELECT table, partition_id, sum(rows), sum(bytes_on_disk), count() FROM system.parts "
+        "WHERE database = currentDatabase() AND active AND table IN {names:Array(String)} "
+        "GROUP BY table, partition_id ORDER BY partition_id, table",
+        {"names": names},
+    )
+    partitions = []
+    for table, partition_id, count, size, parts in rows:
+        try:
+            day = datetime.strptime(str(partition_id), "%Y%m%d").date()
+        except ValueError:
+            log.warning("%s: partition %s is not a toYYYYMMDD day; left alone", table, partition_id)
+            continue
+        partitions.append(
+            DayPartition(str(table), str(partition_id), day, int(str(count)), int(str(size)), int(str(parts)))
+        )
+    return partitions
+
+
+def _day_window(day: date) -> Window:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return Window(start, start + timedelta(days=1))
+
+
+def _tables_holding(partitions: list[DayPartition]) -> list[TableSpec]:
+    """Registry tables to verify for a day: the warm tables that hold it, plus Gold when Silver does."""
+    holding = {partition.table for partition in partitions}
+    return [
+        spec
+        for spec in TABLES
+        if spec.name in holding or (spec.layer == "gold" and any(up in holding for up in spec.upstream))
+    ]
+
+
+@dataclass
+class Verification:
+    """What verification found: blockers per day, and the verified warm rows per (table, day)."""
+
+    blockers: dict[date, list[Blocker]]
+    warm_rows: dict[tuple[str, date], int]
+
+
+def find_blockers(
+    settings: Settings, warm: WarmTier, catalog: Catalog, days: dict[date, list[TableSpec]]
+) -> Verification:
+    """For each day, every window of every table that stops the day from being dropped."""
+    days_by_table: dict[str, list[date]] = defaultdict(list)
+    for day, specs in days.items():
+        for spec in specs:
+            days_by_table[spec.name].append(day)
+    result = Verification(blockers={day: [] for day in days}, warm_rows=defaultdict(int))
+    for spec in TABLES:
+        table_days = sorted(days_by_table.get(spec.name, []))
+        if not table_days:
+            continue
+        length = spec.window(settings.window)
+        windows = [
+            window
+            for day in table_days
+            for window in split_windows(_day_window(day).start, _day_window(day).end, length)
+        ]
+        try:
+            table = catalog.load_table((settings.namespace, spec.name))
+            with warm.session():  # one warm session for the table's few queries
+                checks = verify_windows(settings, warm, table, spec, windows)
+        except Exception as error:
+            for day in table_days:
+                result.blockers[day].append(
+                    Blocker(spec.name, None, f"could not verify: {type(error).__name__}: {error}")
+                )
+            continue
+        for check in checks:
+            day = check.window.start.date()
+            result.warm_rows[(spec.name, day)] += check.warm_rows
+            if check.verdict not in SAFE_VERDICTS:
+                detail = (
+                    f"{check.verdict.value} (warm {check.warm_rows} rows {check.warm_checksum:016x}, "
+                    f"cold {check.cold_rows} rows {check.cold_checksum:016x})"
+                )
+                result.blockers[day].append(Blocker(spec.name, check.window, detail))
+    return result
+
+
+def _warm_rows(warm: WarmTier, spec: TableSpec, day: date) -> int:
+    """Rows of the warm day now, counted as verification counts them (FINAL: each key once)."""
+    window = _day_window(day)
+    column = f"`{spec.time_column}`"
+    rows = warm.rows(
+        f"SELECT count() FROM `{spec.name}` FINAL "
+        f"WHERE {column} >= {sql_time(window.start)} AND {column} < {sql_time(window.end)}"
+    )
+    return int(str(rows[0][0]))
+
+
+def _describe(blockers: list[Blocker], limit: int = 5) -> str:
+    shown = "; ".join(str(blocker) for blocker in blockers[:limit])
+    more = f"; and {len(blockers) - limit} more" if len(blockers) > limit else ""
+    return shown + more
+
+
+def apply_retention(
+    settings: Settings,
+    warm: WarmTier,
+    catalog: Catalog,
+    retention_days: int,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> list[RetentionDecision]:
+    """Drop the warm days older than ``retention_days`` that the cold tier verifiably holds.
+
+    A day qualifies when it ended at least ``retention_days`` days before ``now``. Returns one
+    decision per ClickHouse day partition considered (dropped, kept and why, or, in a dry run, what
+    would happen); writes one audit-log row per decision unless ``dry_run``.
+    """
+    if retention_days < 1:
+        raise RetentionError(f"retention_days must be at least 1, got {retention_days}")
+    now = utc(now or datetime.now(UTC))
+    cutoff = now - timedelta(days=retention_days)
+    old = [p for p in day_partitions(warm, partitioned_tables()) if _day_window(p.day).end <= cutoff]
+    by_day: dict[date, list[DayPartition]] = defaultdict(list)
+    for partition in old:
+        by_day[partition.day].append(partition)
+    verification = find_blockers(
+        settings, warm, catalog, {day: _tables_holding(parts) for day, parts in by_day.items()}
+    )
+    decisions: list[RetentionDecision] = []
+    for day in sorted(by_day):
+        day_blockers = tuple(verification.blockers[day])
+        for partition in by_day[day]:
+            started, clock = datetime.now(UTC), time.monotonic()
+            verified_rows = verification.warm_rows.get((partition.table, day), 0)
+            decision = _decide(warm, partition, day_blockers, verified_rows, dry_run)
+            decisions.append(decision)
+            if not dry_run:
+                _log(settings, decision, started, time.monotonic() - clock)
+    return decisions
+
+
+def _decide(
+    warm: WarmTier, partition: DayPartition, blockers: tuple[Blocker, ...], verified_rows: int, dry_run: bool
+) -> RetentionDecision:
+    common: dict[str, Any] = {
+        "table": partition.table,
+        "day": partition.day,
+        "partition_id": partition.partition_id,
+        "rows": partition.rows,
+        "bytes": partition.bytes,
+        "parts": partition.parts,
+        "dry_run": dry_run,
+    }
+    if blockers:
+        reason = f"kept {partition.day}: not verified in the cold tier: {_describe(list(blockers))}"
+        return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=blockers, **common)
+    verified = f"every window of {partition.day} is verified in the cold tier"
+    if dry_run:
+        return RetentionDecision(
+            drop=True, dropped=False, reason=f"dry run: would drop: {verified}", **common
+        )
+    spec = get_table(partition.table)
+    try:
+        with warm.session():  # recount and drop back to back (embedded: no other process in between)
+            rows_now = _warm_rows(warm, spec, partition.day)
+            if rows_now != verified_rows:
+                late = Blocker(partition.table, None, f"{rows_now} rows now, {verified_rows} when verified")
+                reason = f"kept {partition.day}: changed since verification: {late}"
+                return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=(late,), **common)
+            warm.command(f"ALTER TABLE `{partition.table}` DROP PARTITION ID '{partition.partition_id}'")
+    except Exception as error:
+        reason = f"drop of {partition.day} failed: {type(error).__name__}: {error}"
+        return RetentionDecision(drop=True, dropped=False, reason=reason, **common)
+    log.info("dropped warm day %s of %s (%d rows)", partition.day, partition.table, partition.rows)
+    return RetentionDecision(drop=True, dropped=True, reason=f"dropped: {verified}", **common)
+
+
+def _log(settings: Settings, decision: RetentionDecision, started: datetime, seconds: float) -> None:
+    write_audit_row(
+        settings.catalog_uri,
+        AuditRow(
+            table_name=decision.table,
+            action="retention",
+            started_at=started,
+            duration_seconds=round(seconds, 3),
+            outcome=decision.outcome,
+            message=decision.reason,
+            files_before=decision.parts,
+            files_after=0 if decision.dropped else decision.parts,
+            bytes_before=decision.bytes,
+            bytes_after=0 if decision.dropped else decision.bytes,
+            rows_before=decision.rows,
+            rows_after=0 if decision.dropped else decision.rows,
+        ),
+    )
