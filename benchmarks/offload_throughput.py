@@ -113,7 +113,9 @@ def child_offload(home: Path) -> dict[str, float]:
     settings = load_settings()
     offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings))
     began = time.perf_counter()
-    report = offloader.offload(get_table("silver_trades"), WINDOW_START, WINDOW_START + WINDOW, run_id="bench")
+    report = offloader.offload(
+        get_table("silver_trades"), WINDOW_START, WINDOW_START + WINDOW, run_id="bench"
+    )
     seconds = time.perf_counter() - began
     return {"seconds": seconds, "rows": report.rows, "bytes": report.bytes, "files": report.files}
 
@@ -158,7 +160,9 @@ def cycle_time(home: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--child", choices=["baseline", "offload"])
@@ -169,7 +173,9 @@ def main() -> None:
         figures["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(figures))
         return
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: {' '.join(sys.argv)}")
     for rows in args.rows:
         home = (args.out / f"throughput_{rows}").resolve()

@@ -148,7 +148,7 @@ def test_healing_sensor_recopies_a_window_with_a_late_trade(
     settings, instance = world
     (request,) = tick(settings, instance, NOW)[0]
     assert launch(settings, instance, request)
-    jobs = list(build_definitions(settings).jobs)
+    jobs = list(build_definitions(settings).jobs or [])
     healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
     resources = {"coldtier": ColdtierResource.from_settings(settings)}
     assert not healer.evaluate_tick(
