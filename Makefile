@@ -33,7 +33,7 @@ demo: setup
 	$(BIN)/coldtier demo
 
 dev: setup
-	$(BIN)/coldtier dev
+	$(BIN)/coldtier dev --live
 
 lint: setup
 	$(BIN)/ruff check .

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -201,27 +199,54 @@ def demo(
 
 
 @app.command()
-def dev(port: Annotated[int, typer.Option(help="webserver port")] = 3000) -> None:
-    """Start the Dagster UI and daemon (`dagster dev`) on the configured tiers."""
-    from coldtier_assets.instance import REPO_ROOT, prepare_dagster_home
+def dev(
+    port: Annotated[int, typer.Option(help="webserver port")] = 3000,
+    live: Annotated[bool, typer.Option(help="also run the live trade feed until stopped")] = True,
+    rate: Annotated[float, typer.Option(help="live feed: trades per second")] = 50.0,
+) -> None:
+    """Start the Dagster webserver and daemon (sensors copy windows as they close), with a live feed."""
+    from coldtier_assets.bootstrap import init_all
+    from coldtier_assets.devserver import (
+        daemon_command,
+        start_process,
+        stop_process,
+        wait_for_webserver,
+        webserver_command,
+    )
+    from coldtier_assets.instance import prepare_dagster_home
+    from coldtier_assets.simulate.feed import simulate_live
 
-    prepare_dagster_home(_settings())
-    command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "dev",
-        "-w",
-        str(REPO_ROOT / "workspace.yaml"),
-        "-p",
-        str(port),
-    ]
-    process = subprocess.Popen(command, start_new_session=True)
+    settings = _settings()
+    home = prepare_dagster_home(settings)
+    warm = WarmTier(settings.warm_dsn)
     try:
-        process.wait()
+        init_all(warm, open_catalog(settings), settings.namespace)
+    except ColdtierError as error:
+        raise _fail(error) from None
+    env = os.environ.copy()
+    processes = [
+        start_process(webserver_command(port), env, home / "logs" / "webserver.log"),
+        start_process(daemon_command(), env, home / "logs" / "daemon.log"),
+    ]
+    try:
+        wait_for_webserver(f"http://127.0.0.1:{port}", processes[0])
+        console.print(
+            f"Dagster UI: [bold]http://127.0.0.1:{port}[/bold] — logs in {home / 'logs'}; Ctrl-C stops"
+        )
+        if live:
+            console.print(
+                f"live feed: {rate:g} trades/s; windows of {settings.window_minutes} min are copied once closed"
+            )
+            simulate_live(warm, trades_per_second=rate, seed=int(datetime.now(UTC).timestamp()))
+        else:
+            processes[0].wait()
     except KeyboardInterrupt:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        pass
+    except ColdtierError as error:
+        raise _fail(error) from None
+    finally:
+        for process in processes:
+            stop_process(process)
 
 
 @app.command()
