@@ -52,9 +52,12 @@ def main() -> None:
         from coldtier_assets.definitions import defs
 
         job = defs.resolve_job_def("offload_15m")
+        upstream = [dg.AssetKey(["cold", name]) for name in get_table(table).upstream]
         with dg.DagsterInstance.get() as instance:
             job.execute_in_process(
-                instance=instance, partition_key=start, asset_selection=[dg.AssetKey(["cold", table])]
+                instance=instance,
+                partition_key=start,
+                asset_selection=[*upstream, dg.AssetKey(["cold", table])],
             )
         return
     offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings))

@@ -402,10 +402,9 @@ def test_audit_log_round_trip_and_validation(settings: Settings) -> None:
 def test_maintenance_job_in_process_its_daily_schedule_and_the_cli(two_windows: Coldtier) -> None:
     from coldtier_assets.cli_maintenance import register
     from coldtier_assets.definitions import build_definitions
-    from coldtier_assets.schedules import build_maintenance_definitions
 
     env = two_windows
-    defs = dg.Definitions.merge(build_definitions(env.settings), build_maintenance_definitions(env.settings))
+    defs = build_definitions(env.settings)  # includes build_maintenance_definitions(settings)
     job = defs.resolve_job_def("maintenance")
     config = {"ops": {"maintain_cold_tables": {"config": {"tables": [BINANCE.name]}}}}
     with dg.DagsterInstance.ephemeral() as instance:

@@ -135,12 +135,17 @@ def test_killed_after_commit_before_dagster_recorded_it(
     key = START.strftime("%Y-%m-%d-%H:%M")
     killed = _child("dagster-kill-after-commit", "silver_trades", key, key, coldtier_env)
     assert killed.returncode == -9, killed.stderr
+    tables = ["bronze_trades_binance", "bronze_trades_kraken", "bronze_trades_coinbase", "silver_trades"]
+    committed = [read_ledger(catalog.load_table((fed.namespace, name))).watermark for name in tables]
+    assert any(committed), "a window commit landed before the kill"
     with dg.DagsterInstance.get() as instance:
-        assert instance.get_latest_materialization_event(dg.AssetKey(["cold", "silver_trades"])) is None
+        for name in tables:  # ... but Dagster recorded no materialization
+            assert instance.get_latest_materialization_event(dg.AssetKey(["cold", name])) is None
         rerun = _child("dagster-plain", "silver_trades", key, key, coldtier_env)
         assert rerun.returncode == 0, rerun.stderr
         assert instance.get_latest_materialization_event(dg.AssetKey(["cold", "silver_trades"])) is not None
-    assert_window_matches(warm, catalog, fed.namespace, get_table("silver_trades"), START, START + M15)
+    for name in tables:
+        assert_window_matches(warm, catalog, fed.namespace, get_table(name), START, START + M15)
 
 
 def test_concurrent_materializations_of_one_window_agree(
