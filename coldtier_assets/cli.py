@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from coldtier_assets.config import SETTINGS_DOC, Settings, load_settings
+from coldtier_assets.cli_common import console, errors, settings_or_exit
+from coldtier_assets.config import SETTINGS_DOC, Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
@@ -20,16 +19,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 160)
-errors = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ColdtierError as error:
-        errors.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+    return settings_or_exit()
 
 
 def _parse_time(value: str) -> datetime:
@@ -69,6 +62,7 @@ def simulate(
     rate: Annotated[float, typer.Option(help="trades per second, all exchanges together")] = 150.0,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same trades)")] = 7,
     duration: Annotated[float | None, typer.Option(help="live mode: stop after this many seconds")] = None,
+    interval: Annotated[float, typer.Option(help="live mode: seconds between batches")] = 1.0,
 ) -> None:
     """Write a realistic Binance/Kraken/Coinbase trade feed into the Bronze tables."""
     from coldtier_assets.simulate.feed import simulate_history, simulate_live
@@ -77,7 +71,9 @@ def simulate(
     warm = WarmTier(settings.warm_dsn)
     try:
         if live:
-            report = simulate_live(warm, trades_per_second=rate, seed=seed, duration_seconds=duration)
+            report = simulate_live(
+                warm, trades_per_second=rate, seed=seed, duration_seconds=duration, interval_seconds=interval
+            )
         else:
             if not (start and end):
                 raise typer.BadParameter("give --start and --end, or --live")

@@ -14,23 +14,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.cli_common import errors, settings_or_exit
+from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance.audit_log import AuditRow
 from coldtier_assets.maintenance.retention import RetentionDecision
 
 _console = Console(width=None if sys.stdout.isatty() else 160)
-_errors = Console(stderr=True, soft_wrap=True)
+_errors = errors
 
 _OUTCOME_STYLE = {"success": "green", "failed": "red", "skipped": "yellow"}
 
 
 def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ColdtierError as error:
-        _errors.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+    return settings_or_exit()
 
 
 def _change(before: int | None, after: int | None) -> str:

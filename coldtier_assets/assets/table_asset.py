@@ -1,0 +1,28 @@
+"""The asset of one cold table with its checks (no postponed annotations: Dagster inspects them)."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_spec, materialize_table, table_checks
+from coldtier_assets.config import Settings
+from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.tables import TableSpec
+
+
+def table_asset(spec: TableSpec, settings: Settings) -> dg.AssetsDefinition:
+    """The cold asset of one table (with its checks), copied window range by window range."""
+
+    @dg.multi_asset(
+        name=spec.name,
+        specs=[cold_spec(spec, settings)],
+        check_specs=table_checks(spec, settings),
+        backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+        can_subset=True,
+    )
+    def copy_table(
+        context: dg.AssetExecutionContext, coldtier: ColdtierResource
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        yield from materialize_table(context, coldtier, spec)
+
+    return copy_table
