@@ -221,8 +221,8 @@ def dev(
         raise _fail(error) from None
     env = os.environ.copy()
     processes = [
-        start_process(webserver_command(port), env, home / "logs" / "webserver.log"),
-        start_process(daemon_command(), env, home / "logs" / "daemon.log"),
+        start_process(webserver_command(port), env, settings.home / "logs" / "webserver.log"),
+        start_process(daemon_command(), env, settings.home / "logs" / "daemon.log"),
     ]
     try:
         wait_for_webserver(f"http://127.0.0.1:{port}", processes[0])

@@ -33,7 +33,7 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("COLDTIER_WINDOW_MINUTES", "base offload window in minutes (divides 60)", "15"),
     ("COLDTIER_ALLOWED_LATENESS_SECONDS", "wait after a window ends before copying it", "120"),
     ("COLDTIER_START", "first window (UTC midnight, ISO 8601)", DEFAULT_START),
-    ("COLDTIER_READ_SLICE_ROWS", "rows read from ClickHouse per slice (bounds memory)", "500000"),
+    ("COLDTIER_READ_SLICE_ROWS", "rows read from ClickHouse per slice (bounds memory)", "250000"),
     ("COLDTIER_FIRST_COPY_LOOKBACK_HOURS", "sensor: how far back a table with nothing copied starts", "24"),
     ("COLDTIER_HEAL_LOOKBACK_HOURS", "sensor: how far back copied windows are compared with ClickHouse", "6"),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
@@ -149,7 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             seconds=_positive_int(env, "COLDTIER_ALLOWED_LATENESS_SECONDS", 120, allow_zero=True)
         ),
         start=_parse_start(env.get("COLDTIER_START") or DEFAULT_START),
-        read_slice_rows=_positive_int(env, "COLDTIER_READ_SLICE_ROWS", 500_000),
+        read_slice_rows=_positive_int(env, "COLDTIER_READ_SLICE_ROWS", 250_000),
         dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster_home").expanduser().resolve(),
         first_copy_lookback=timedelta(hours=_positive_int(env, "COLDTIER_FIRST_COPY_LOOKBACK_HOURS", 24)),
         heal_lookback=timedelta(hours=_positive_int(env, "COLDTIER_HEAL_LOOKBACK_HOURS", 6)),

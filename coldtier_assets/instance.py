@@ -18,4 +18,10 @@ def prepare_dagster_home(settings: Settings) -> Path:
     template = "dagster.postgres.yaml" if settings.dagster_pg_url else "dagster.yaml"
     shutil.copyfile(REPO_ROOT / template, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
+    # Create and migrate the storage once, here: a webserver and a daemon starting together on an
+    # empty SQLite home race to create it (and can leave two alembic heads behind).
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
     return home

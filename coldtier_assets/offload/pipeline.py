@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
@@ -142,17 +143,30 @@ class Offloader:
         writer = DataFileWriter(table)
         arrow_schema = table.schema().as_arrow()
         rows = checksum = 0
-        try:
-            for data in read_slices(self.warm, source, window, self.settings.read_slice_rows, expected_rows):
-                cold = to_cold_arrow(data, source, window, arrow_schema)  # rejects NULLs first
-                checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
-                rows += data.num_rows
-                del data
-                writer.write(cold)
-                del cold
-        except BaseException:
-            writer.discard()
-            raise
+        # Pipelined: ClickHouse reads slice n+1 while slice n is written as Parquet (both release the
+        # GIL), so at most two slices are in memory.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
+            pending: Future[None] | None = None
+            try:
+                for data in read_slices(
+                    self.warm, source, window, self.settings.read_slice_rows, expected_rows
+                ):
+                    cold = to_cold_arrow(data, source, window, arrow_schema)  # rejects NULLs first
+                    checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
+                    rows += data.num_rows
+                    del data
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write, cold)
+                    del cold
+                if pending is not None:
+                    pending.result()
+            except BaseException:
+                if pending is not None:
+                    pending.cancel()
+                    wait([pending])
+                writer.discard()
+                raise
         return writer, rows, checksum
 
     def _refuse_if_cold_has_rows(self, table: Table, spec: TableSpec, empty_windows: list[Window]) -> None:

@@ -176,3 +176,18 @@ def test_concurrent_materializations_of_one_window_agree(
     assert_window_matches(warm, catalog, fed.namespace, get_table("silver_trades"), START, START + H1)
     table = catalog.load_table((fed.namespace, "silver_trades"))
     assert read_ledger(table).watermark == START + H1
+
+
+def test_a_window_larger_than_a_slice_is_read_in_slices_and_copied_exactly(
+    fed: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    import dataclasses
+
+    small_slices = dataclasses.replace(fed, read_slice_rows=1_000)  # bounded memory: ~1k rows per read
+    spec = get_table("silver_trades")
+    report = Offloader(small_slices, warm, lambda: open_catalog(fed)).offload(
+        spec, START, START + M15, "sliced"
+    )
+    (result,) = report.results
+    assert result.rows > 5_000 and result.files >= 5  # one or more data files per slice
+    assert_window_matches(warm, catalog, fed.namespace, spec, START, START + M15)
