@@ -68,14 +68,15 @@ def build_healing_sensor(
     def heal_drifted_windows(
         context: dg.SensorEvaluationContext, coldtier: ColdtierResource
     ) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        requests = plan_healing(
-            coldtier.settings,
-            coldtier.warm,
-            coldtier.catalog(),
-            context.instance,
-            clock(),
-            coldtier.settings.heal_lookback,
-        )
+        with coldtier.warm.session():  # one warm session per tick, however many tables
+            requests = plan_healing(
+                coldtier.settings,
+                coldtier.warm,
+                coldtier.catalog(),
+                context.instance,
+                clock(),
+                coldtier.settings.heal_lookback,
+            )
         for request in requests:
             yield request.run_request(failed_attempts(context.instance, request.job, request.label))
         if not requests:

@@ -7,6 +7,7 @@ inside the process), so the Dagster webserver, daemon, run workers and the CLI c
 
 from __future__ import annotations
 
+import resource
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,24 @@ def redact_dsn(dsn: str) -> str:
     return dsn
 
 
+def raise_open_file_limit(wanted: int = 1_048_576) -> int:
+    """Raise this process's open-file limit as far as allowed; returns the new soft limit.
+
+    chDB 26.9 keeps about eight descriptors (per-thread procfs files) each time an embedded session
+    is opened and closed, so a long-lived process needs a high limit (see the closing note of #3/#4).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for target in (max(hard, wanted), hard):
+        if soft >= target:
+            return soft
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(hard, target)))
+            return target
+        except (ValueError, OSError):
+            continue
+    return soft
+
+
 class WarmTier:
     """Opens sessions on the warm tier; embedded (chDB) sessions are serialized across processes."""
 
@@ -43,6 +62,7 @@ class WarmTier:
         self._thread_lock = threading.RLock()
         self._local = threading.local()
         if self.embedded:
+            raise_open_file_limit()
             self.path = Path(urlparse(dsn).path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file_lock = FileLock(str(self.path) + ".lock", thread_local=False)
