@@ -248,29 +248,33 @@ def test_browser_shows_lineage_partitions_checks_and_freshness(stack: Stack) -> 
         )
         page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
 
-        def visit(path: str, name: str) -> str:
-            page.goto(f"{stack.url}{path}", wait_until="networkidle", timeout=90_000)
+        def visit(path: str, name: str, expect: str) -> str:
+            # The UI polls while the daemon runs, so the network is never idle: wait for content.
+            page.goto(f"{stack.url}{path}", wait_until="domcontentloaded", timeout=90_000)
             skip = page.get_by_role("button", name="Skip")  # Dagster's first-visit newsletter dialog
+            page.get_by_text(expect).first.wait_for(timeout=90_000)
             if skip.count():
                 skip.click()
-            page.wait_for_timeout(1500)
+            page.wait_for_timeout(2500)
             page.screenshot(path=str(stack.out / f"{name}.png"))
             return page.inner_text("body")
 
         lineage = visit(
-            "/assets/cold/gold_ohlcv_1m?view=lineage&lineageScope=upstream&lineageDepth=4", "lineage"
+            "/assets/cold/gold_ohlcv_1m?view=lineage&lineageScope=upstream&lineageDepth=4",
+            "lineage",
+            "silver_trades",
         )
         for label in ("warm", "bronze", "silver", "gold", "silver_trades", "gold_ohlcv_1m"):
             assert label in lineage, label
-        overview = visit("/assets/cold/silver_trades", "silver_overview")
+        overview = visit("/assets/cold/silver_trades", "silver_overview", "Partitions")
         assert "Partitions" in overview and "iceberg" in overview.lower()
-        partitions = visit("/assets/cold/silver_trades?view=partitions", "silver_partitions")
+        partitions = visit("/assets/cold/silver_trades?view=partitions", "silver_partitions", "Materialized")
         assert "Materialized" in partitions
-        checks = visit("/assets/cold/silver_trades?view=checks", "silver_checks")
+        checks = visit("/assets/cold/silver_trades?view=checks", "silver_checks", "warm_cold_consistency")
         for name in ("warm_cold_consistency", "no_duplicate_keys", "schema_matches_ddl"):
             assert name in checks
         assert "Passed" in checks and "Failed" not in checks
-        freshness = visit("/assets/cold/gold_ohlcv_1m", "gold_overview")
+        freshness = visit("/assets/cold/gold_ohlcv_1m", "gold_overview", "gold_ohlcv_1m")
         assert "Freshness" in freshness or "fresh" in freshness.lower()
         browser.close()
     assert len(list(stack.out.glob("*.png"))) >= 5
