@@ -12,13 +12,12 @@ def latest_check_results(settings: Settings) -> dict[str, str]:
         return {}
     import dagster as dg
 
-    from coldtier_assets.checks import CANDLES, CONSISTENCY, DUPLICATES, SCHEMA
+    from coldtier_assets.checks import check_names
 
     results: dict[str, str] = {}
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
         for spec in TABLES:
-            names = [CONSISTENCY, DUPLICATES, SCHEMA] + ([CANDLES] if spec.layer == "gold" else [])
-            keys = [dg.AssetCheckKey(dg.AssetKey(["cold", spec.name]), name) for name in names]
+            keys = [dg.AssetCheckKey(dg.AssetKey(["cold", spec.name]), name) for name in check_names(spec)]
             latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
             if not latest:
                 results[spec.name] = "-"

@@ -48,41 +48,35 @@ def check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
         return _check_specs(spec, settings)
 
 
+def check_names(spec: TableSpec) -> list[str]:
+    """The names of the checks a table has (Gold also compares its candles with cold Silver)."""
+    return [CONSISTENCY, DUPLICATES, SCHEMA] + ([CANDLES] if spec.layer == "gold" else [])
+
+
 def _check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
     partitions = partitions_for(spec, settings)
-    specs = [
-        dg.AssetCheckSpec(
-            CONSISTENCY,
-            asset=cold_key(spec),
-            blocking=True,
-            partitions_def=partitions,
-            description="Rows and content checksum equal in ClickHouse and Iceberg (purged windows reported).",
+    described = {
+        CONSISTENCY: (
+            True,
+            "Rows and content checksum equal in ClickHouse and Iceberg (purged windows reported).",
         ),
-        dg.AssetCheckSpec(
-            DUPLICATES,
-            asset=cold_key(spec),
-            blocking=True,
-            partitions_def=partitions,
-            description=f"Each natural key ({', '.join(spec.natural_key)}) at most once in the cold table.",
+        DUPLICATES: (
+            True,
+            f"Each natural key ({', '.join(spec.natural_key)}) at most once in the cold table.",
         ),
+        SCHEMA: (False, "Cold Iceberg schema and warm ClickHouse columns match ddl/."),
+        CANDLES: (True, "Candles re-derived from cold Silver equal cold Gold."),
+    }
+    return [
         dg.AssetCheckSpec(
-            SCHEMA,
+            name,
             asset=cold_key(spec),
+            blocking=described[name][0],
             partitions_def=partitions,
-            description="Cold Iceberg schema and warm ClickHouse columns match ddl/.",
-        ),
-    ]
-    if spec.layer == "gold":
-        specs.append(
-            dg.AssetCheckSpec(
-                CANDLES,
-                asset=cold_key(spec),
-                blocking=True,
-                partitions_def=partitions,
-                description="Candles re-derived from cold Silver equal cold Gold.",
-            )
+            description=described[name][1],
         )
-    return specs
+        for name in check_names(spec)
+    ]
 
 
 def _windows(spec: TableSpec, settings: Settings, span: Window) -> list[Window]:

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from coldtier_assets.checks import CANDLES, CONSISTENCY, DUPLICATES, SCHEMA, evaluate_checks
+from coldtier_assets.checks import CANDLES, CONSISTENCY, DUPLICATES, SCHEMA, check_names, evaluate_checks
 from coldtier_assets.config import Settings
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.windows import Window
@@ -38,8 +38,7 @@ def copied(initialized: Settings, warm: WarmTier) -> Settings:
 def outcomes(settings: Settings, table: str, span: Window = SPAN) -> dict[str, bool]:
     spec = get_table(table)
     key = dg.AssetKey(["cold", table])
-    names = [CONSISTENCY, DUPLICATES, SCHEMA] + ([CANDLES] if spec.layer == "gold" else [])
-    selected = {dg.AssetCheckKey(key, name) for name in names}
+    selected = {dg.AssetCheckKey(key, name) for name in check_names(spec)}
     results = evaluate_checks(selected, ColdtierResource.from_settings(settings), spec, span)
     return {result.check_name or "": result.passed for result in results}
 
