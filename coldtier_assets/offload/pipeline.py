@@ -20,7 +20,8 @@ from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import WarmDataPurgedError
-from coldtier_assets.offload.sink import PREFIX, DataFileWriter, commit_window, read_ledger, window_filter
+from coldtier_assets.offload.datafiles import DataFileWriter
+from coldtier_assets.offload.sink import PREFIX, commit_window, read_ledger, window_filter
 from coldtier_assets.offload.source import (
     ROW_HASH_COLUMN,
     SourceTable,
@@ -99,7 +100,10 @@ class Offloader:
         """Copy every window of ``spec`` in [start, end); each non-empty window is its own commit."""
         catalog = self.catalog_factory()
         table = catalog.load_table(self.identifier(spec))
-        source = check_source(self.warm, spec, table.schema())
+        with self.warm.session():  # one session for the source check and the row counts
+            source = check_source(self.warm, spec, table.schema())
+            windows = split_windows(start, end, spec.window(self.settings.window))
+            counts = window_row_counts(self.warm, source, windows)
         report = OffloadReport(spec.name)
         empty_run: list[Window] = []
 
@@ -112,8 +116,6 @@ class Offloader:
                 )
                 empty_run.clear()
 
-        windows = split_windows(start, end, spec.window(self.settings.window))
-        counts = window_row_counts(self.warm, source, windows)
         self._refuse_if_cold_has_rows(
             table, spec, [w for w, n in zip(windows, counts, strict=True) if n == 0]
         )
@@ -141,11 +143,11 @@ class Offloader:
         self, table: Table, source: SourceTable, window: Window, expected_rows: int
     ) -> tuple[DataFileWriter, int, int]:
         writer = DataFileWriter(table)
-        arrow_schema = table.schema().as_arrow()
+        arrow_schema = writer.arrow_schema
         rows = checksum = 0
         # Pipelined: ClickHouse reads slice n+1 while slice n is written as Parquet (both release the
-        # GIL), so at most two slices are in memory.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
+        # GIL), so at most two slices are in memory. One warm session serves all slices of the window.
+        with self.warm.session(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
             pending: Future[None] | None = None
             try:
                 for data in read_slices(

@@ -8,7 +8,6 @@ ledger); an unknown outcome is resolved by looking for the commit id in the tabl
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 import time
@@ -17,11 +16,9 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.snapshots import Snapshot
@@ -64,41 +61,6 @@ def read_ledger(table: Table) -> Ledger:
     """The committed windows of a table, from its newest coldtier snapshot summary."""
     snapshot = newest_coldtier_snapshot(table)
     return Ledger.decode(coldtier_property(snapshot, LEDGER_KEY)) if snapshot else Ledger()
-
-
-class DataFileWriter:
-    """Writes Arrow slices of one window as Parquet data files of a table (not yet committed)."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-        self.write_uuid = uuid.uuid4()
-        self.counter = itertools.count(0)
-        self.files: list[DataFile] = []
-
-    def write(self, data: pa.Table) -> None:
-        """Write one slice; partitioning and file size follow the table's spec and properties."""
-        if data.num_rows:
-            self.files += _dataframe_to_data_files(
-                table_metadata=self.table.metadata,
-                df=data,
-                io=self.table.io,
-                write_uuid=self.write_uuid,
-                counter=self.counter,
-            )
-
-    @property
-    def bytes_written(self) -> int:
-        """Total Parquet bytes of the files written so far."""
-        return sum(file.file_size_in_bytes for file in self.files)
-
-    def discard(self) -> None:
-        """Delete the written files (after a failure, so nothing half-written is left behind)."""
-        for file in self.files:
-            try:
-                self.table.io.delete(file.file_path)
-            except Exception:  # best effort: orphan-file removal catches what is left
-                log.warning("could not delete uncommitted data file %s", file.file_path, exc_info=True)
-        self.files = []
 
 
 @dataclass(frozen=True)

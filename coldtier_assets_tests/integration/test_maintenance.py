@@ -35,7 +35,8 @@ from coldtier_assets.maintenance.runner import (
     run_maintenance,
 )
 from coldtier_assets.maintenance.state import live_data_files, table_state
-from coldtier_assets.offload.sink import LEDGER_KEY, DataFileWriter, coldtier_property, read_ledger
+from coldtier_assets.offload.datafiles import DataFileWriter
+from coldtier_assets.offload.sink import LEDGER_KEY, coldtier_property, read_ledger
 from coldtier_assets.offload.verify import Verdict, verify_windows
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.iceberg import open_catalog
