@@ -1,29 +1,51 @@
 """ClickHouse over the cold tier: run SQL that reads Iceberg tables with ClickHouse's table functions.
 
 * Embedded (chDB): chDB only reads local files below its working directory, so cold queries run in
-  a short-lived child process with its own in-memory chDB started in ``/`` — independent of the
-  warm tier's engine and its lock. Warm tables are not visible there.
+  a worker child process with its own in-memory chDB started in ``/`` — independent of the warm
+  tier's engine and its lock (warm tables are not visible there). The worker is reused by every
+  query of the process and exits after a minute without work.
 * Server (HTTP): the query runs on the ClickHouse server, which reads the warehouse itself
   (``icebergS3`` for ``s3://`` warehouses, ``icebergLocal`` for a path on the server).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 from urllib.parse import urlparse
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.resources.clickhouse import WarmTier
 
-_CHILD = """
-import json, sys
+# The worker: one JSON request (a batch of queries) per line on stdin, one JSON answer per line on
+# stdout. Each batch gets a fresh in-memory chDB connection, so nothing (no cached Iceberg metadata,
+# no state left by a failed query) carries over from one batch to the next; importing chDB, the
+# expensive part, happens once. It exits when stdin closes (its parent is gone) or after idling.
+_WORKER = """
+import json, select, sys
 import chdb
-connection = chdb.connect(":memory:")
-print(json.dumps([json.loads(connection.query(sql, "JSONCompact").data())["data"] for sql in json.loads(sys.argv[1])]))
+idle = float(sys.argv[1])
+while select.select([sys.stdin], [], [], idle)[0]:
+    line = sys.stdin.readline()
+    if not line:
+        break
+    try:
+        connection = chdb.connect(":memory:")
+        try:
+            results = [connection.query(sql, "JSONCompact").data() for sql in json.loads(line)]
+            answer = {"rows": [json.loads(result)["data"] for result in results]}
+        finally:
+            connection.close()
+    except Exception as error:
+        answer = {"error": str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)}
+    sys.stdout.write(json.dumps(answer) + "\\n")
+    sys.stdout.flush()
 """
 
 
@@ -44,24 +66,90 @@ def iceberg_table_function(location: str) -> str:
     raise ColdQueryError(f"ClickHouse cannot read a warehouse at {location!r} (file:// or s3:// only)")
 
 
+class ColdQueryWorker:
+    """A long-lived child process with an in-memory chDB started in ``/``, serving cold queries.
+
+    Starting chDB costs about 0.4 s, so one worker serves every check of a run (Dagster's in-process
+    executor runs all steps in one process). It is started on first use, restarted if it died, and
+    exits by itself after ``idle_seconds`` without work, so long-lived processes hold no engine.
+    """
+
+    def __init__(self, idle_seconds: float = 60.0) -> None:
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._owner = os.getpid()
+
+    def query(self, sqls: list[str]) -> list[list[list[object]]]:
+        """Rows of each query, run in order in the worker; raises :class:`ColdQueryError` on failure."""
+        with self._lock:
+            for attempt in (1, 2):  # a worker that idled out between poll and write gets one restart
+                process = self._running()
+                try:
+                    assert process.stdin is not None and process.stdout is not None
+                    process.stdin.write(json.dumps(sqls) + "\n")
+                    process.stdin.flush()
+                    line = process.stdout.readline()
+                except (BrokenPipeError, OSError):
+                    line = ""
+                if line:
+                    answer = json.loads(line)
+                    if "error" in answer:
+                        raise ColdQueryError(f"cold-tier query failed: {answer['error']}")
+                    return answer["rows"]
+                self._reap()
+                if attempt == 2:
+                    raise ColdQueryError("cold-tier query failed: the chDB worker process exited")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Stop the worker (it is restarted on the next query)."""
+        with self._lock:
+            self._reap()
+
+    def _running(self) -> subprocess.Popen[str]:
+        if self._owner != os.getpid():  # a forked copy must not share its parent's worker pipes
+            self._process, self._owner = None, os.getpid()
+        if self._process is None or self._process.poll() is not None:
+            self._reap()
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(self.idle_seconds)],
+                cwd="/",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        return self._process
+
+    def _reap(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+_worker = ColdQueryWorker()
+atexit.register(_worker.close)
+
+
 def cold_rows_batch(settings: Settings, warm: WarmTier, sqls: list[str]) -> list[list[list[object]]]:
-    """Run several queries over cold tables (one child process in embedded mode); rows of each."""
+    """Run several queries over cold tables (in the shared chDB worker when embedded); rows of each."""
     if not sqls:
         return []
     if not settings.warm_is_embedded:
-        return [[list(row) for row in warm.rows(sql)] for sql in sqls]
-    result = subprocess.run(
-        [sys.executable, "-c", _CHILD, json.dumps(sqls)],
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if result.returncode != 0:
-        message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
-        raise ColdQueryError(f"cold-tier query failed: {message}")
-    return json.loads(result.stdout)
+        with warm.session():
+            return [[list(row) for row in warm.rows(sql)] for sql in sqls]
+    return _worker.query(sqls)
 
 
 def cold_rows(settings: Settings, warm: WarmTier, sql: str) -> list[list[object]]:
