@@ -7,8 +7,11 @@ inside the process), so the Dagster webserver, daemon, run workers and the CLI c
 
 from __future__ import annotations
 
+import atexit
 import resource
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,23 +52,80 @@ def raise_open_file_limit(wanted: int = 1_048_576) -> int:
     return soft
 
 
-class WarmTier:
-    """Opens sessions on the warm tier; embedded (chDB) sessions are serialized across processes."""
+class WarmQueries:
+    """Catalog lookups shared by every warm-tier reader, built on its ``rows``."""
+
+    dsn: str
+
+    def rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]:
+        """Run a query and return its rows as tuples."""
+        raise NotImplementedError
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name → ClickHouse type of a table in the current database; raises if it is missing."""
+        rows = self.rows(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} "
+            "ORDER BY position",
+            {"t": table},
+        )
+        if not rows:
+            raise WarmTableMissingError(
+                f"ClickHouse table {table!r} does not exist in {redact_dsn(self.dsn)} (run `coldtier init`?)"
+            )
+        return {str(name): str(type_) for name, type_ in rows}
+
+    def table_exists(self, table: str) -> bool:
+        """True when the table (or view) exists in the current database."""
+        rows = self.rows(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+            {"t": table},
+        )
+        return bool(rows[0][0])
+
+
+# Every WarmTier of this process: chDB serves one path per process, so opening one path first closes
+# the idle connections kept to other paths.
+_TIERS: weakref.WeakSet[WarmTier] = weakref.WeakSet()
+_TIERS_LOCK = threading.Lock()
+
+
+class WarmTier(WarmQueries):
+    """Opens sessions on the warm tier; embedded (chDB) sessions are serialized across processes.
+
+    An embedded connection costs about 50 ms to open (and chDB keeps a few descriptors each time), so
+    after a session it is kept open, with the file lock, for ``linger_seconds``: a burst of queries
+    (one asset step) shares one connection, and other processes wait at most that long once the
+    burst ends. A connection reused for longer than ``max_hold_seconds`` is closed before the next
+    session and the lock released for a moment, so a busy process does not starve the others.
+    """
 
     def __init__(
-        self, dsn: str, *, lock_timeout_seconds: float = 900.0, connect_timeout_seconds: int = 10
+        self,
+        dsn: str,
+        *,
+        lock_timeout_seconds: float = 900.0,
+        connect_timeout_seconds: int = 10,
+        linger_seconds: float = 0.25,
+        max_hold_seconds: float = 2.0,
     ) -> None:
         self.dsn = dsn
         self.embedded = dsn.startswith("chdb:")
         self.lock_timeout_seconds = lock_timeout_seconds
         self.connect_timeout_seconds = connect_timeout_seconds
+        self.linger_seconds = linger_seconds
+        self.max_hold_seconds = max_hold_seconds
         self._thread_lock = threading.RLock()
         self._local = threading.local()
+        self._kept: Client | None = None  # embedded: the open connection (file lock held while set)
+        self._kept_since = 0.0
+        self._closer: threading.Timer | None = None
         if self.embedded:
             raise_open_file_limit()
             self.path = Path(urlparse(dsn).path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file_lock = FileLock(str(self.path) + ".lock", thread_local=False)
+            with _TIERS_LOCK:
+                _TIERS.add(self)
 
     def __repr__(self) -> str:
         return f"WarmTier({redact_dsn(self.dsn)!r})"
@@ -77,7 +137,7 @@ class WarmTier:
         if current is not None:
             yield current
             return
-        with self._exclusive():
+        if not self.embedded:
             client = self._connect()
             self._local.client = client
             try:
@@ -85,24 +145,75 @@ class WarmTier:
             finally:
                 self._local.client = None
                 client.close()
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        if not self.embedded:
-            yield
             return
         with self._thread_lock:
+            client = self._take_connection()
+            self._local.client = client
+            clean = False
             try:
-                self._file_lock.acquire(timeout=self.lock_timeout_seconds)
-            except Timeout:
-                raise WarmTierUnavailableError(
-                    f"embedded warm tier {self.path} stayed locked by another process for "
-                    f"{self.lock_timeout_seconds:.0f} s ({self._file_lock.lock_file})"
-                ) from None
+                yield client
+                clean = True
+            finally:
+                self._local.client = None
+                if clean and self.linger_seconds > 0:
+                    self._schedule_close()
+                else:  # after an error, start the next session on a fresh connection
+                    self.close()
+
+    def close(self) -> None:
+        """Close the kept embedded connection now and release the file lock (no-op if none)."""
+        with self._thread_lock:
+            if self._closer is not None:
+                self._closer.cancel()
+                self._closer = None
+            client, self._kept = self._kept, None
+            if client is None:
+                return
             try:
-                yield
+                client.close()
             finally:
                 self._file_lock.release()
+
+    def _take_connection(self) -> Client:
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        if self._kept is not None and time.monotonic() - self._kept_since > self.max_hold_seconds:
+            self.close()
+            time.sleep(0.1)  # longer than FileLock's 50 ms poll, so a waiting process gets its turn
+        if self._kept is not None:
+            return self._kept
+        _close_other_tiers(self)
+        try:
+            self._file_lock.acquire(timeout=self.lock_timeout_seconds)
+        except Timeout:
+            raise WarmTierUnavailableError(
+                f"embedded warm tier {self.path} stayed locked by another process for "
+                f"{self.lock_timeout_seconds:.0f} s ({self._file_lock.lock_file})"
+            ) from None
+        try:
+            self._kept = self._connect()
+        except BaseException:
+            self._file_lock.release()
+            raise
+        self._kept_since = time.monotonic()
+        return self._kept
+
+    def _schedule_close(self) -> None:
+        timer = threading.Timer(self.linger_seconds, self._close_if_idle)
+        timer.daemon = True
+        self._closer = timer
+        timer.start()
+
+    def _close_if_idle(self) -> None:
+        if not self._thread_lock.acquire(blocking=False):
+            return  # a session is running; it schedules its own close when it ends
+        try:
+            if self._closer is threading.current_thread():
+                self._closer = None
+                self.close()
+        finally:
+            self._thread_lock.release()
 
     def _connect(self) -> Client:
         try:
@@ -139,23 +250,22 @@ class WarmTier:
         with self.session() as client:
             client.insert_arrow(table, data)
 
-    def columns(self, table: str) -> dict[str, str]:
-        """Column name → ClickHouse type of a table in the current database; raises if it is missing."""
-        rows = self.rows(
-            "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String} "
-            "ORDER BY position",
-            {"t": table},
-        )
-        if not rows:
-            raise WarmTableMissingError(
-                f"ClickHouse table {table!r} does not exist in {redact_dsn(self.dsn)} (run `coldtier init`?)"
-            )
-        return {str(name): str(type_) for name, type_ in rows}
 
-    def table_exists(self, table: str) -> bool:
-        """True when the table (or view) exists in the current database."""
-        rows = self.rows(
-            "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
-            {"t": table},
-        )
-        return bool(rows[0][0])
+def _close_other_tiers(opening: WarmTier) -> None:
+    """Close the idle connections other WarmTiers keep (chDB serves one path per process)."""
+    with _TIERS_LOCK:
+        others = [tier for tier in _TIERS if tier is not opening and tier._kept is not None]
+    for tier in others:
+        if tier._thread_lock.acquire(blocking=False):  # in use elsewhere: chDB will say so itself
+            try:
+                tier.close()
+            finally:
+                tier._thread_lock.release()
+
+
+@atexit.register
+def _close_all_tiers() -> None:
+    with _TIERS_LOCK:
+        tiers = list(_TIERS)
+    for tier in tiers:
+        tier.close()
