@@ -15,6 +15,10 @@ class WarmTierUnavailableError(ColdtierError):
     """The warm tier (ClickHouse server or embedded chDB) cannot be reached or opened."""
 
 
+class WarmQueryError(ColdtierError):
+    """ClickHouse rejected or failed a query on the warm tier (the message is ClickHouse's)."""
+
+
 class WarmTableMissingError(ColdtierError):
     """A ClickHouse source table does not exist (run `coldtier init`, or check the DSN's database)."""
 

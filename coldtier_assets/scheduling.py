@@ -30,7 +30,7 @@ from coldtier_assets.offload.source import check_source
 from coldtier_assets.offload.verify import warm_window_checksums
 from coldtier_assets.offload.windows import Ledger, Window, closed_window_end, split_windows, utc
 from coldtier_assets.partitions import PARTITION_FORMAT
-from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec, get_table
 
 #: Windows per run when catching up (a backfill copies many windows per run).
@@ -205,7 +205,7 @@ def recorded_checksums(table: Table, length: timedelta) -> dict[datetime, tuple[
 
 def plan_healing(
     settings: Settings,
-    warm: WarmTier,
+    warm: WarmReader,
     catalog: Catalog,
     instance: dg.DagsterInstance,
     now: datetime,

@@ -68,10 +68,11 @@ def build_healing_sensor(
     def heal_drifted_windows(
         context: dg.SensorEvaluationContext, coldtier: ColdtierResource
     ) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        with coldtier.warm.session():  # one warm session per tick, however many tables
+        warm = coldtier.warm_reader()
+        with warm.session():  # one warm session (one child process when embedded) per tick
             requests = plan_healing(
                 coldtier.settings,
-                coldtier.warm,
+                warm,
                 coldtier.catalog(),
                 context.instance,
                 clock(),

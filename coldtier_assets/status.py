@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 
 from coldtier_assets.config import Settings
 from coldtier_assets.offload.sink import read_ledger
-from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TABLES, TableSpec
 
 
@@ -30,7 +30,7 @@ class TableStatus:
     last_check: str = "-"
 
 
-def _warm_rows(warm: WarmTier, spec: TableSpec) -> int | None:
+def _warm_rows(warm: WarmReader, spec: TableSpec) -> int | None:
     if not warm.table_exists(spec.name):
         return None
     final = " FINAL" if spec.layer != "gold" else ""
@@ -38,7 +38,7 @@ def _warm_rows(warm: WarmTier, spec: TableSpec) -> int | None:
 
 
 def table_status(
-    warm: WarmTier, catalog: Catalog, namespace: str, spec: TableSpec, now: datetime
+    warm: WarmReader, catalog: Catalog, namespace: str, spec: TableSpec, now: datetime
 ) -> TableStatus:
     """Gather one table's figures: ClickHouse for warm rows, Iceberg metadata for the rest."""
     warm_rows = _warm_rows(warm, spec)
@@ -62,7 +62,7 @@ def table_status(
 
 
 def collect_status(
-    warm: WarmTier, catalog: Catalog, namespace: str, now: datetime | None = None
+    warm: WarmReader, catalog: Catalog, namespace: str, now: datetime | None = None
 ) -> list[TableStatus]:
     """The status of every registry table."""
     now = now or datetime.now(UTC)

@@ -17,10 +17,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
-from clickhouse_connect.driver.client import Client
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pyiceberg.catalog import Catalog
@@ -29,8 +28,9 @@ from pyiceberg.exceptions import NoSuchTableError
 from coldtier_assets.config import Settings
 from coldtier_assets.metrics.families import METRICS
 from coldtier_assets.metrics.sources import DagsterSource, MaintenanceSource
-from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.clickhouse import WarmQueries
 from coldtier_assets.resources.iceberg import open_catalog
+from coldtier_assets.resources.warm_reader import IsolatedWarmReader
 from coldtier_assets.status import TableStatus, collect_status
 from coldtier_assets.tables import TABLES_BY_NAME
 
@@ -39,12 +39,15 @@ log = logging.getLogger(__name__)
 SOURCES = ("catalog", "warm", "dagster", "maintenance")
 
 
-class _WarmSkipped(WarmTier):
+class _WarmSkipped(WarmQueries):
     """A warm tier that reports no tables: `collect_status` then gives the cold figures only."""
 
-    @contextmanager
-    def session(self) -> Iterator[Client]:
-        yield None  # type: ignore[misc]  # never used: table_exists is False for every table
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def session(self) -> AbstractContextManager[object]:
+        """Nothing to open."""
+        return nullcontext()
 
     def table_exists(self, table: str) -> bool:
         return False
@@ -77,7 +80,8 @@ class ColdtierCollector(Collector):
     ) -> None:
         self.settings = settings
         self.cache_seconds = cache_seconds
-        self.warm = WarmTier(settings.warm_dsn, lock_timeout_seconds=warm_lock_timeout_seconds)
+        # A child process per refresh when embedded: the exporter lives for months (see warm_reader).
+        self.warm = IsolatedWarmReader(settings.warm_dsn, lock_timeout_seconds=warm_lock_timeout_seconds)
         self._catalog_factory = catalog_factory or (lambda: open_catalog(settings))
         self._catalog: Catalog | None = None
         self.dagster = DagsterSource(settings)

@@ -31,6 +31,7 @@ from pyiceberg.types import (
 from coldtier_assets.errors import NullViolationError, SchemaDriftError
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import INGESTION_COLUMNS, TableSpec
 
 ROW_HASH_COLUMN = "_coldtier_row_hash"
@@ -125,7 +126,7 @@ class SourceTable:
         return f"FROM `{self.spec.name}`" + (" FINAL" if self.use_final else "")
 
 
-def check_source(warm: WarmTier, spec: TableSpec, schema: Schema) -> SourceTable:
+def check_source(warm: WarmReader, spec: TableSpec, schema: Schema) -> SourceTable:
     """Compare the ClickHouse table's columns with the cold schema; raise on any drift."""
     columns = warm.columns(spec.name)
     problems = []

@@ -19,6 +19,7 @@ from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import SourceTable, check_source, row_hash_expression, sql_time
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec
 
 
@@ -72,7 +73,7 @@ def by_window(
 
 
 def warm_window_checksums(
-    warm: WarmTier, source: SourceTable, windows: list[Window]
+    warm: WarmReader, source: SourceTable, windows: list[Window]
 ) -> dict[Window, tuple[int, int]]:
     """(rows, checksum) per window of the ClickHouse table (FINAL: each natural key once), one query."""
     if not windows:

@@ -13,6 +13,7 @@ from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
+from coldtier_assets.resources.warm_reader import IsolatedWarmReader
 
 _WARM_TIERS: dict[str, WarmTier] = {}
 _WARM_TIERS_LOCK = threading.Lock()
@@ -53,6 +54,10 @@ class ColdtierResource(dg.ConfigurableResource):
     def warm(self) -> WarmTier:
         """The process-wide warm tier for this DSN."""
         return shared_warm_tier(self.warm_dsn)
+
+    def warm_reader(self) -> IsolatedWarmReader:
+        """Read-only warm queries for sensors (code-server processes live for months; see warm_reader)."""
+        return IsolatedWarmReader(self.warm_dsn)
 
     def catalog(self) -> SqlCatalog:
         """A fresh catalog connection (one per thread)."""

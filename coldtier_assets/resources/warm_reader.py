@@ -1,0 +1,172 @@
+"""Read-only warm-tier queries for long-lived processes: a child process per session when embedded.
+
+chDB 26.9 leaves about five threads and fifteen descriptors behind each time an embedded connection
+is opened and closed (``benchmarks/chdb_fd_growth.py``). A run worker lives for minutes, but the
+Dagster code server (sensors) and the metrics exporter live for months and open a connection every
+tick or scrape: they would reach the open-file limit within days. :class:`IsolatedWarmReader` runs
+each session's queries in a short-lived child process, which opens chDB under the usual file lock,
+answers the queries and exits, taking chDB's leftovers with it. Against a ClickHouse server nothing
+leaks, and the queries run in-process.
+
+Run as ``python -m coldtier_assets.resources.warm_reader DSN LOCK_TIMEOUT``, this module is the child.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Protocol
+
+from coldtier_assets import errors
+from coldtier_assets.errors import ColdtierError, WarmQueryError, WarmTierUnavailableError
+from coldtier_assets.resources.clickhouse import WarmQueries, WarmTier, redact_dsn
+
+
+class WarmReader(Protocol):
+    """What read-only warm-tier code needs: rows, columns and a session grouping queries."""
+
+    def rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]:
+        """Run a query and return its rows as tuples."""
+        ...
+
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name → ClickHouse type of a table; raises if it is missing."""
+        ...
+
+    def table_exists(self, table: str) -> bool:
+        """True when the table (or view) exists."""
+        ...
+
+    def session(self) -> AbstractContextManager[object]:
+        """Group the queries of one unit of work."""
+        ...
+
+
+def _error(answer: dict[str, str]) -> ColdtierError:
+    """The coldtier exception a child reported (by class name), or :class:`WarmQueryError`."""
+    cls = getattr(errors, answer.get("error", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, ColdtierError)):
+        cls = WarmQueryError
+    return cls(answer.get("message", "the warm-tier reader failed"))
+
+
+class IsolatedWarmReader(WarmQueries):
+    """Read-only warm queries; embedded sessions run in a child process that exits after each session.
+
+    Values come back as JSON: numbers and strings as they are, anything else (dates, decimals) as
+    text. Do not call it inside an open embedded :class:`WarmTier` session of the same thread: the
+    child would wait for that session's lock.
+    """
+
+    def __init__(self, dsn: str, *, lock_timeout_seconds: float = 900.0) -> None:
+        self.dsn = dsn
+        self.embedded = dsn.startswith("chdb:")
+        self.lock_timeout_seconds = lock_timeout_seconds
+        self._direct = None if self.embedded else WarmTier(dsn, lock_timeout_seconds=lock_timeout_seconds)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"IsolatedWarmReader({redact_dsn(self.dsn)!r})"
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """One child process (embedded) serving every query of the block."""
+        if self._direct is not None:
+            with self._direct.session():
+                yield
+            return
+        if getattr(self._local, "child", None) is not None:
+            yield
+            return
+        child = subprocess.Popen(
+            [sys.executable, "-m", __name__, self.dsn, str(self.lock_timeout_seconds)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            ready = self._answer(child)
+            if "error" in ready:
+                raise _error(ready)
+            self._local.child = child
+            yield
+        finally:
+            self._local.child = None
+            self._stop(child)
+
+    def rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]:
+        """Run a query (in the session's child when embedded) and return its rows as tuples."""
+        if self._direct is not None:
+            return self._direct.rows(sql, parameters)
+        with self.session():
+            child: subprocess.Popen[str] = self._local.child
+            assert child.stdin is not None
+            with suppress(OSError):  # if the child is gone, _answer reports why
+                child.stdin.write(json.dumps({"sql": sql, "parameters": parameters}) + "\n")
+                child.stdin.flush()
+            answer = self._answer(child)
+        if "error" in answer:
+            raise _error(answer)
+        return [tuple(row) for row in answer["rows"]]
+
+    def _answer(self, child: subprocess.Popen[str]) -> dict:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if line:
+            return json.loads(line)
+        child.wait()
+        detail = child.stderr.read().strip().splitlines()[-1:] if child.stderr else []
+        raise WarmTierUnavailableError(
+            f"the warm-tier reader process for {redact_dsn(self.dsn)} exited ({child.returncode})"
+            + (f": {detail[0]}" if detail else "")
+        )
+
+    @staticmethod
+    def _stop(child: subprocess.Popen[str]) -> None:
+        if child.stdin is not None:
+            with suppress(OSError):
+                child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _send(answer: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(answer, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _failure(error: Exception) -> dict[str, object]:
+    name = type(error).__name__ if isinstance(error, ColdtierError) else WarmQueryError.__name__
+    return {"error": name, "message": str(error).strip() or repr(error)}
+
+
+def main(argv: list[str]) -> None:
+    """The child: open the warm tier once, answer one JSON request per stdin line, exit at EOF."""
+    dsn, lock_timeout = argv[1], float(argv[2])
+    warm = WarmTier(dsn, lock_timeout_seconds=lock_timeout, linger_seconds=0)
+    try:
+        with warm.session():
+            _send({"ready": True})
+            for line in sys.stdin:
+                request = json.loads(line)
+                try:
+                    _send({"rows": warm.rows(request["sql"], request.get("parameters"))})
+                except Exception as error:
+                    _send(_failure(error))
+    except Exception as error:  # the lock or the connection: reported instead of "ready"
+        _send(_failure(error))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
