@@ -3,7 +3,7 @@
 For each window size (default 1M and 10M rows in one 15-minute window of `silver_trades`):
   * baseline: ClickHouse (chDB) exports the window itself: ``SELECT … FINAL … FORMAT Parquet``, zstd;
   * coldtier: the offload core copies the same window into Iceberg (read in slices, write, commit).
-Each measurement runs in its own process so its peak RSS (ru_maxrss) is its own.
+Each measurement runs in its own process so its peak RSS (VmHWM) is its own.
 
 Then the cycle time of one window of all ten tables through Dagster on the embedded default.
 
@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,19 @@ from pathlib import Path
 
 WINDOW_START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=15)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM), in MiB.
+
+    Not ``ru_maxrss``: Linux carries the pre-exec high-water mark of the forked parent's memory
+    into the child's ``ru_maxrss``, so a child of a parent that just generated 10M rows in chDB
+    would report the parent's ~1 GiB.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -145,11 +157,13 @@ def cycle_time(home: Path) -> dict[str, float]:
     prepare_dagster_home(settings)
     definitions = build_definitions(settings)
     timings = {}
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with dg.DagsterInstance.get() as instance:
         # Steady state: the rest of the day is copied already (untimed); then the day's last window
         # closes, and every table copies its window containing it.
         earlier = definitions.resolve_job_def(offload_job_name(WINDOW)).execute_in_process(
             instance=instance,
+            run_config=quiet,
             tags={
                 "dagster/asset_partition_range_start": day.strftime(PARTITION_FORMAT),
                 "dagster/asset_partition_range_end": (last - WINDOW).strftime(PARTITION_FORMAT),
@@ -161,7 +175,7 @@ def cycle_time(home: Path) -> dict[str, float]:
             key = (day + timedelta(days=1) - window).strftime(PARTITION_FORMAT)
             job_began = time.perf_counter()
             result = definitions.resolve_job_def(offload_job_name(window)).execute_in_process(
-                instance=instance, partition_key=key
+                instance=instance, partition_key=key, run_config=quiet
             )
             assert result.success
             timings[offload_job_name(window)] = round(time.perf_counter() - job_began, 2)
@@ -180,7 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         figures = child_baseline(args.home) if args.child == "baseline" else child_offload(args.home)
-        figures["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        figures["max_rss_mib"] = peak_rss_mib()
         print(json.dumps(figures))
         return
     print(
