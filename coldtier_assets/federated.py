@@ -48,9 +48,8 @@ from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
-from coldtier_assets import errors
 from coldtier_assets.config import Settings
-from coldtier_assets.errors import ColdtierError
+from coldtier_assets.errors import ColdtierError, error_type
 from coldtier_assets.offload.cold_engine import iceberg_table_function
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import sql_time
@@ -417,18 +416,6 @@ def with_timestamps(result: pa.Table, types: Sequence[str], default_zone: str) -
 
 _ERROR_SUFFIX = ".error.json"
 
-#: Error types the embedded child reports by name, re-raised as the same type by the parent.
-_ERROR_TYPES: dict[str, type[ColdtierError]] = {
-    cls.__name__: cls
-    for cls in (
-        FederatedQueryError,
-        UnknownTableError,
-        ColdtierError,
-        *(getattr(errors, name) for name in dir(errors)),
-    )
-    if isinstance(cls, type) and issubclass(cls, ColdtierError)
-}
-
 
 def federated_query(
     settings: Settings, warm: WarmTier, catalog: Catalog, sql: str, *, timeout_seconds: float | None = None
@@ -479,7 +466,7 @@ def _run_in_child(warm: WarmTier, plan: FederatedPlan, timeout_seconds: float | 
         error_path = Path(str(result_path) + _ERROR_SUFFIX)
         if error_path.exists():
             error = json.loads(error_path.read_text())
-            raise _ERROR_TYPES.get(error["type"], FederatedQueryError)(error["message"])
+            raise error_type(error["type"], FederatedQueryError)(error["message"])
         if completed.returncode != 0 or not result_path.exists():
             lines = completed.stderr.strip().splitlines()
             raise FederatedQueryError(

@@ -11,14 +11,12 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
-import json
 import os
-import subprocess
 import sys
 import threading
 from urllib.parse import urlparse
 
+from coldtier_assets.child_process import JsonLineChild
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -77,65 +75,38 @@ class ColdQueryWorker:
     def __init__(self, idle_seconds: float = 60.0) -> None:
         self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
+        self._child: JsonLineChild | None = None
         self._owner = os.getpid()
 
     def query(self, sqls: list[str]) -> list[list[list[object]]]:
         """Rows of each query, run in order in the worker; raises :class:`ColdQueryError` on failure."""
         with self._lock:
-            for attempt in (1, 2):  # a worker that idled out between poll and write gets one restart
-                process = self._running()
-                try:
-                    assert process.stdin is not None and process.stdout is not None
-                    process.stdin.write(json.dumps(sqls) + "\n")
-                    process.stdin.flush()
-                    line = process.stdout.readline()
-                except (BrokenPipeError, OSError):
-                    line = ""
-                if line:
-                    answer = json.loads(line)
+            for _attempt in (1, 2):  # a worker that idled out between poll and write gets one restart
+                answer = self._running().ask(sqls)
+                if answer is not None:
                     if "error" in answer:
                         raise ColdQueryError(f"cold-tier query failed: {answer['error']}")
                     return answer["rows"]
-                self._reap()
-                if attempt == 2:
-                    raise ColdQueryError("cold-tier query failed: the chDB worker process exited")
-        raise AssertionError("unreachable")
+                self._stop()
+            raise ColdQueryError("cold-tier query failed: the chDB worker process exited")
 
     def close(self) -> None:
         """Stop the worker (it is restarted on the next query)."""
         with self._lock:
-            self._reap()
+            self._stop()
 
-    def _running(self) -> subprocess.Popen[str]:
+    def _running(self) -> JsonLineChild:
         if self._owner != os.getpid():  # a forked copy must not share its parent's worker pipes
-            self._process, self._owner = None, os.getpid()
-        if self._process is None or self._process.poll() is not None:
-            self._reap()
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER, str(self.idle_seconds)],
-                cwd="/",
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-        return self._process
+            self._child, self._owner = None, os.getpid()
+        if self._child is None or not self._child.running:
+            self._stop()
+            self._child = JsonLineChild([sys.executable, "-c", _WORKER, str(self.idle_seconds)], cwd="/")
+        return self._child
 
-    def _reap(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.stdin is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    def _stop(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(timeout_seconds=10)
 
 
 _worker = ColdQueryWorker()

@@ -14,15 +14,14 @@ Run as ``python -m coldtier_assets.resources.warm_reader DSN LOCK_TIMEOUT``, thi
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Protocol
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
-from coldtier_assets import errors
-from coldtier_assets.errors import ColdtierError, WarmQueryError, WarmTierUnavailableError
+from coldtier_assets.child_process import JsonLineChild
+from coldtier_assets.errors import ColdtierError, WarmQueryError, WarmTierUnavailableError, error_type
 from coldtier_assets.resources.clickhouse import WarmQueries, WarmTier, redact_dsn
 
 
@@ -48,10 +47,9 @@ class WarmReader(Protocol):
 
 def _error(answer: dict[str, str]) -> ColdtierError:
     """The coldtier exception a child reported (by class name), or :class:`WarmQueryError`."""
-    cls = getattr(errors, answer.get("error", ""), None)
-    if not (isinstance(cls, type) and issubclass(cls, ColdtierError)):
-        cls = WarmQueryError
-    return cls(answer.get("message", "the warm-tier reader failed"))
+    return error_type(answer.get("error", ""), WarmQueryError)(
+        answer.get("message", "the warm-tier reader failed")
+    )
 
 
 class IsolatedWarmReader(WarmQueries):
@@ -82,63 +80,36 @@ class IsolatedWarmReader(WarmQueries):
         if getattr(self._local, "child", None) is not None:
             yield
             return
-        child = subprocess.Popen(
-            [sys.executable, "-m", __name__, self.dsn, str(self.lock_timeout_seconds)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        child = JsonLineChild(
+            [sys.executable, "-m", __name__, self.dsn, str(self.lock_timeout_seconds)], keep_stderr=True
         )
         try:
-            ready = self._answer(child)
+            ready = self._answer(child, child.answer())
             if "error" in ready:
                 raise _error(ready)
             self._local.child = child
             yield
         finally:
             self._local.child = None
-            self._stop(child)
+            child.stop()
 
     def rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]:
         """Run a query (in the session's child when embedded) and return its rows as tuples."""
         if self._direct is not None:
             return self._direct.rows(sql, parameters)
         with self.session():
-            child: subprocess.Popen[str] = self._local.child
-            assert child.stdin is not None
-            with suppress(OSError):  # if the child is gone, _answer reports why
-                child.stdin.write(json.dumps({"sql": sql, "parameters": parameters}) + "\n")
-                child.stdin.flush()
-            answer = self._answer(child)
+            child: JsonLineChild = self._local.child
+            answer = self._answer(child, child.ask({"sql": sql, "parameters": parameters}))
         if "error" in answer:
             raise _error(answer)
         return [tuple(row) for row in answer["rows"]]
 
-    def _answer(self, child: subprocess.Popen[str]) -> dict:
-        assert child.stdout is not None
-        line = child.stdout.readline()
-        if line:
-            return json.loads(line)
-        child.wait()
-        detail = child.stderr.read().strip().splitlines()[-1:] if child.stderr else []
-        raise WarmTierUnavailableError(
-            f"the warm-tier reader process for {redact_dsn(self.dsn)} exited ({child.returncode})"
-            + (f": {detail[0]}" if detail else "")
-        )
-
-    @staticmethod
-    def _stop(child: subprocess.Popen[str]) -> None:
-        if child.stdin is not None:
-            with suppress(OSError):
-                child.stdin.close()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+    def _answer(self, child: JsonLineChild, answer: dict[str, Any] | None) -> dict[str, Any]:
+        if answer is None:
+            raise WarmTierUnavailableError(
+                f"the warm-tier reader process for {redact_dsn(self.dsn)} {child.exit_detail()}"
+            )
+        return answer
 
 
 def _send(answer: dict[str, object]) -> None:

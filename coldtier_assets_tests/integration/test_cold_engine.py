@@ -22,9 +22,9 @@ def worker() -> ColdQueryWorker:
 
 
 def _pid(worker: ColdQueryWorker) -> int:
-    process = worker._process
-    assert process is not None
-    return process.pid
+    child = worker._child
+    assert child is not None
+    return child.process.pid
 
 
 def test_reads_files_anywhere_and_reuses_one_process(worker: ColdQueryWorker, tmp_path: Path) -> None:
@@ -69,8 +69,8 @@ def test_an_idle_worker_exits_and_comes_back() -> None:
     worker = ColdQueryWorker(idle_seconds=0.5)
     try:
         assert worker.query(["SELECT 1"]) == [[[1]]]
-        process = worker._process
-        assert process is not None
+        assert worker._child is not None
+        process = worker._child.process
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
