@@ -28,8 +28,6 @@ def measure(label: str, reader: WarmReader, sessions: int) -> None:
     for _ in range(sessions):
         with reader.session():
             reader.rows("SELECT count() FROM t")  # a query that reads a table (uses reader threads)
-        if isinstance(reader, WarmTier) and reader.linger_seconds == 0:
-            reader.close()
     after_threads, after_fds = counts()
     print(
         f"{label:<38} {sessions} sessions: threads {threads} -> {after_threads}, descriptors {fds} -> "

@@ -143,7 +143,6 @@ class Offloader:
         self, table: Table, source: SourceTable, window: Window, expected_rows: int
     ) -> tuple[DataFileWriter, int, int]:
         writer = DataFileWriter(table)
-        arrow_schema = writer.arrow_schema
         rows = checksum = 0
         # Pipelined: ClickHouse reads slice n+1 while slice n is written as Parquet (both release the
         # GIL), so at most two slices are in memory. One warm session serves all slices of the window.
@@ -153,7 +152,7 @@ class Offloader:
                 for data in read_slices(
                     self.warm, source, window, self.settings.read_slice_rows, expected_rows
                 ):
-                    cold = to_cold_arrow(data, source, window, arrow_schema)  # rejects NULLs first
+                    cold = to_cold_arrow(data, source, window)  # rejects NULLs first
                     checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
                     rows += data.num_rows
                     del data

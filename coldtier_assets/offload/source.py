@@ -214,8 +214,8 @@ def checksum_of(hashes: pa.Array | pa.ChunkedArray) -> int:
     return int(total)
 
 
-def to_cold_arrow(data: pa.Table, source: SourceTable, window: Window, arrow_schema: pa.Schema) -> pa.Table:
-    """Drop the hash column, reject NULLs in NOT NULL columns, cast to the cold table's Arrow schema."""
+def to_cold_arrow(data: pa.Table, source: SourceTable, window: Window) -> pa.Table:
+    """Reject NULLs in NOT NULL columns and drop the hash column (the writer casts to the table's schema)."""
     for name in source.nullable_required:
         nulls = data.column(name).null_count
         if nulls:
@@ -223,8 +223,7 @@ def to_cold_arrow(data: pa.Table, source: SourceTable, window: Window, arrow_sch
                 f"{nulls} row(s) of ClickHouse table {source.spec.name!r} in window {window} have NULL in "
                 f"{name!r}, which the DDL declares NOT NULL; nothing was committed"
             )
-    data = data.drop_columns([ROW_HASH_COLUMN])
-    return data.cast(arrow_schema)
+    return data.drop_columns([ROW_HASH_COLUMN])
 
 
 def warm_checksum(warm: WarmTier, source: SourceTable, window: Window) -> tuple[int, int]:
