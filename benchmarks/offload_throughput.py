@@ -7,12 +7,13 @@ Each measurement runs in its own process so its peak RSS (VmHWM) is its own.
 
 Then the cycle time of one window of all ten tables through Dagster on the embedded default.
 
-Usage: .venv/bin/python benchmarks/offload_throughput.py [--rows 1000000 10000000] [--out DIR]
+Usage: .venv/bin/python benchmarks/offload_throughput.py [--rows 1000000 10000000] [--out DIR] [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
@@ -132,8 +133,11 @@ def child_offload(home: Path) -> dict[str, float]:
     return {"seconds": seconds, "rows": report.rows, "bytes": report.bytes, "files": report.files}
 
 
-def cycle_time(home: Path) -> dict[str, float]:
-    """One window of all ten tables through Dagster: the four jobs, one partition each."""
+def cycle_time(home: Path, profile: Path | None = None) -> dict[str, float]:
+    """One window of all ten tables through Dagster: the four jobs, one partition each.
+
+    With ``profile``, the timed part runs under cProfile and its stats are written there.
+    """
     shutil.rmtree(home, ignore_errors=True)
     os.environ.update(_env(home))
     import dagster as dg
@@ -170,6 +174,9 @@ def cycle_time(home: Path) -> dict[str, float]:
             },
         )
         assert earlier.success
+        profiler = cProfile.Profile() if profile else None
+        if profiler:
+            profiler.enable()
         began = time.perf_counter()
         for window in tables_by_window(settings):
             key = (day + timedelta(days=1) - window).strftime(PARTITION_FORMAT)
@@ -180,6 +187,9 @@ def cycle_time(home: Path) -> dict[str, float]:
             assert result.success
             timings[offload_job_name(window)] = round(time.perf_counter() - job_began, 2)
         total = time.perf_counter() - began
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
     return {"seconds": total, "trades": feed.total, **timings}
 
 
@@ -191,6 +201,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--child", choices=["baseline", "offload"])
     parser.add_argument("--home", type=Path)
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the timed cycle here")
     args = parser.parse_args()
     if args.child:
         figures = child_baseline(args.home) if args.child == "baseline" else child_offload(args.home)
@@ -215,7 +226,7 @@ def main() -> None:
             f"| ratio {off_rate / base_rate:.2f}"
         )
         shutil.rmtree(home, ignore_errors=True)
-    cycle = cycle_time((args.out / "cycle").resolve())
+    cycle = cycle_time((args.out / "cycle").resolve(), args.profile)
     print(f"cycle time, one window of all ten tables through Dagster (embedded): {cycle}")
 
 
