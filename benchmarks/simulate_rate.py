@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from coldtier_assets.bootstrap import init_warm
+from coldtier_assets.offload.bootstrap import init_warm
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.simulate import generate_history, simulate_history
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from coldtier_assets.assets.bronze import build_bronze_assets
-from coldtier_assets.assets.common import warm_spec
-from coldtier_assets.assets.gold import build_gold_assets
-from coldtier_assets.assets.silver import build_silver_asset
 from coldtier_assets.config import Settings, load_settings
-from coldtier_assets.jobs import build_offload_jobs
-from coldtier_assets.resources.dagster import ColdtierResource
-from coldtier_assets.schedules import build_maintenance_definitions
-from coldtier_assets.sensors import build_healing_sensor, build_offload_sensor
+from coldtier_assets.defs.assets.bronze import build_bronze_assets
+from coldtier_assets.defs.assets.common import warm_spec
+from coldtier_assets.defs.assets.gold import build_gold_assets
+from coldtier_assets.defs.assets.silver import build_silver_asset
+from coldtier_assets.defs.jobs import build_offload_jobs
+from coldtier_assets.defs.resources import ColdtierResource
+from coldtier_assets.defs.schedules import build_maintenance_definitions
+from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.tables import TABLES
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from coldtier_assets.bootstrap import init_all
 from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 

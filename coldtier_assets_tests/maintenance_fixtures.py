@@ -10,8 +10,8 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
-from coldtier_assets.bootstrap import init_all
 from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.source import sql_time
 from coldtier_assets.offload.windows import Window, split_windows

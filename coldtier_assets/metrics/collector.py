@@ -3,7 +3,7 @@
 Sources, each read on its own so one failing source does not blank the others
 (``coldtier_exporter_source_up{source}`` says which one failed):
 
-* ``catalog`` + ``warm`` — :func:`coldtier_assets.status.collect_status`, the same figures as
+* ``catalog`` + ``warm`` — :func:`coldtier_assets.offload.status.collect_status`, the same figures as
   `coldtier status`. In embedded mode the warm tier is behind a cross-process lock that an offload
   may hold: the exporter waits a few seconds at most, then reports the cold figures without the
   warm row counts rather than stalling the scrape (lag alerts must not go blind).
@@ -28,10 +28,10 @@ from pyiceberg.exceptions import NoSuchTableError
 from coldtier_assets.config import Settings
 from coldtier_assets.metrics.families import METRICS
 from coldtier_assets.metrics.sources import DagsterSource, MaintenanceSource
+from coldtier_assets.offload.status import TableStatus, collect_status
 from coldtier_assets.resources.clickhouse import WarmQueries
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.resources.warm_reader import IsolatedWarmReader
-from coldtier_assets.status import TableStatus, collect_status
 from coldtier_assets.tables import TABLES_BY_NAME
 
 log = logging.getLogger(__name__)

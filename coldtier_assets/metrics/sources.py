@@ -22,7 +22,7 @@ import sqlalchemy
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from coldtier_assets.config import Settings
-from coldtier_assets.jobs import offload_job_name, tables_by_window
+from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
 from coldtier_assets.resources.iceberg import sqlalchemy_uri
 from coldtier_assets.tables import TABLES
 

@@ -16,9 +16,9 @@ import sys
 import threading
 from urllib.parse import urlparse
 
-from coldtier_assets.child_process import JsonLineChild
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.resources.child_process import JsonLineChild
 from coldtier_assets.resources.clickhouse import WarmTier
 
 # The worker: one JSON request (a batch of queries) per line on stdin, one JSON answer per line on

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from coldtier_assets.bootstrap import check_cold_schema
 from coldtier_assets.config import Settings
 from coldtier_assets.ddl import DDL_DIR, render
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.offload.bootstrap import check_cold_schema
 from coldtier_assets.offload.cold_engine import cold_rows, cold_rows_batch, iceberg_table_function
 from coldtier_assets.offload.source import check_source, sql_time
 from coldtier_assets.offload.verify import by_window, checksum_query

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
-from coldtier_assets.child_process import JsonLineChild
 from coldtier_assets.errors import ColdtierError, WarmQueryError, WarmTierUnavailableError, error_type
+from coldtier_assets.resources.child_process import JsonLineChild
 from coldtier_assets.resources.clickhouse import WarmQueries, WarmTier, redact_dsn
 
 

@@ -9,12 +9,19 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from coldtier_assets.checks import CANDLES, CONSISTENCY, DUPLICATES, SCHEMA, check_names, evaluate_checks
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.checks.asset_checks import (
+    CANDLES,
+    CONSISTENCY,
+    DUPLICATES,
+    SCHEMA,
+    check_names,
+    evaluate_checks,
+)
+from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
-from coldtier_assets.resources.dagster import ColdtierResource
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
 from coldtier_assets.tables import get_table

@@ -17,9 +17,8 @@ import pyarrow as pa
 import pytest
 from pyiceberg.catalog import Catalog
 
-from coldtier_assets.bootstrap import init_all
 from coldtier_assets.config import Settings, load_settings
-from coldtier_assets.federated import (
+from coldtier_assets.federated.query import (
     FederatedQueryError,
     UnknownTableError,
     compose_sql,
@@ -27,6 +26,7 @@ from coldtier_assets.federated import (
     parse_query,
     plan_query,
 )
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.clickhouse import WarmTier

@@ -12,14 +12,14 @@ import dagster as dg
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
+from coldtier_assets.cli.demo import materialize_range
+from coldtier_assets.cli.instance import prepare_dagster_home
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.definitions import build_definitions
-from coldtier_assets.demo import materialize_range
-from coldtier_assets.instance import prepare_dagster_home
+from coldtier_assets.offload.status import collect_status
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
-from coldtier_assets.status import collect_status
 from coldtier_assets.tables import TABLES
 from coldtier_assets_tests.compare import assert_window_matches
 from coldtier_assets_tests.fixtures import DAY
@@ -65,7 +65,7 @@ def test_whole_graph_copies_every_table_exactly(
 ) -> None:
     settings = load_settings(coldtier_env)
     catalog: SqlCatalog = open_catalog(settings)
-    from coldtier_assets.bootstrap import init_all
+    from coldtier_assets.offload.bootstrap import init_all
 
     init_all(warm, catalog, settings.namespace)
     simulate_history(warm, FEED_START, FEED_START + timedelta(hours=1), seed=21, trades_per_second=20)

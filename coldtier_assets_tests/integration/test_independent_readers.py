@@ -17,10 +17,10 @@ import dagster as dg
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from coldtier_assets.bootstrap import init_all
+from coldtier_assets.cli.demo import materialize_range
+from coldtier_assets.cli.instance import prepare_dagster_home
 from coldtier_assets.config import Settings, load_settings
-from coldtier_assets.demo import materialize_range
-from coldtier_assets.instance import prepare_dagster_home
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.source import check_source, row_hash_expression, sql_time, warm_checksum
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier

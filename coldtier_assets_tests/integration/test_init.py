@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
-from coldtier_assets.bootstrap import init_all
 from coldtier_assets.config import load_settings
 from coldtier_assets.ddl import iceberg_ddl
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.tables import TABLES
@@ -48,7 +48,7 @@ def test_init_creates_everything_and_twice_is_a_no_op(
 def test_cli_init_twice(coldtier_env: dict[str, str]) -> None:
     for expected in ("created ['bronze_trades_binance'", "created none; already present 10"):
         result = subprocess.run(
-            [sys.executable, "-m", "coldtier_assets.cli", "init"],
+            [sys.executable, "-m", "coldtier_assets.cli.main", "init"],
             env={**os.environ, **coldtier_env},
             capture_output=True,
             text=True,
@@ -60,7 +60,7 @@ def test_cli_init_twice(coldtier_env: dict[str, str]) -> None:
 
 def test_cli_reports_configuration_errors_by_variable(coldtier_env: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "coldtier_assets.cli", "status"],
+        [sys.executable, "-m", "coldtier_assets.cli.main", "status"],
         env={**os.environ, **coldtier_env, "COLDTIER_CATALOG_URI": "oracle://x"},
         capture_output=True,
         text=True,

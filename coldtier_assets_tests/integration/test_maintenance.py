@@ -401,7 +401,7 @@ def test_audit_log_round_trip_and_validation(settings: Settings) -> None:
 
 
 def test_maintenance_job_in_process_its_daily_schedule_and_the_cli(two_windows: Coldtier) -> None:
-    from coldtier_assets.cli_maintenance import register
+    from coldtier_assets.cli.maintenance import register
     from coldtier_assets.definitions import build_definitions
 
     env = two_windows

@@ -25,14 +25,14 @@ from dagster._core.events import DagsterEvent, DagsterEventType
 from prometheus_client.parser import text_string_to_metric_families
 from pyiceberg.catalog import Catalog
 
-from coldtier_assets.bootstrap import init_all
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.metrics import exposed_names, serve
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.offload.status import collect_status
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog, sqlalchemy_uri
 from coldtier_assets.simulate.feed import simulate_history
-from coldtier_assets.status import collect_status
 from coldtier_assets.tables import get_table
 from coldtier_assets_tests.fixtures import DAY, embedded_env
 

@@ -129,7 +129,7 @@ def test_killed_after_commit_before_dagster_recorded_it(
 ) -> None:
     import dagster as dg
 
-    from coldtier_assets.instance import prepare_dagster_home
+    from coldtier_assets.cli.instance import prepare_dagster_home
 
     prepare_dagster_home(fed)
     key = START.strftime("%Y-%m-%d-%H:%M")

@@ -12,10 +12,10 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.definitions import build_definitions
+from coldtier_assets.defs.resources import ColdtierResource
+from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.clickhouse import WarmTier
-from coldtier_assets.resources.dagster import ColdtierResource
-from coldtier_assets.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.simulate.feed import simulate_history
 from coldtier_assets_tests.fixtures import DAY
 
@@ -175,8 +175,8 @@ def test_healing_sensor_recopies_a_window_with_a_late_trade(
 
 
 def test_catch_up_is_cut_into_runs_of_at_most_96_consecutive_windows() -> None:
+    from coldtier_assets.defs.sensors.planning import MAX_WINDOWS_PER_RUN, _chunks
     from coldtier_assets.offload.windows import split_windows
-    from coldtier_assets.scheduling import MAX_WINDOWS_PER_RUN, _chunks
 
     windows = split_windows(DAY, DAY + timedelta(hours=30), timedelta(minutes=15))
     gap = windows[:50] + windows[51:]

@@ -22,8 +22,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import DecimalType, LongType, StringType, TimestampType
 from sqlalchemy import text
 
-from coldtier_assets.bootstrap import init_cold
 from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.offload.bootstrap import init_cold
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.resources.spark import (
     SparkUnavailableError,

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from coldtier_assets.bootstrap import init_all
-from coldtier_assets.config import Settings, load_settings
-from coldtier_assets.devserver import (
+from coldtier_assets.cli.devserver import (
     daemon_command,
     start_process,
     stop_process,
     wait_for_webserver,
     webserver_command,
 )
-from coldtier_assets.instance import prepare_dagster_home
+from coldtier_assets.cli.instance import prepare_dagster_home
+from coldtier_assets.config import Settings, load_settings
+from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.sink import PREFIX, read_ledger
 from coldtier_assets.offload.windows import closed_window_end
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -130,7 +130,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         [
             sys.executable,
             "-m",
-            "coldtier_assets.cli",
+            "coldtier_assets.cli.main",
             "simulate",
             "--live",
             "--rate",

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from coldtier_assets.bootstrap import init_warm
+from coldtier_assets.offload.bootstrap import init_warm
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.simulate import (
     MARKETS,

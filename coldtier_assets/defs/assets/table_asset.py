@@ -4,9 +4,14 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_spec, materialize_table, table_checks
 from coldtier_assets.config import Settings
-from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.defs.assets.common import (
+    MAX_PARTITIONS_PER_RUN,
+    cold_spec,
+    materialize_table,
+    table_checks,
+)
+from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.tables import TableSpec
 
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import dagster as dg
 
-from coldtier_assets.assets.common import cold_key
 from coldtier_assets.config import Settings
-from coldtier_assets.partitions import window_label, window_partitions
+from coldtier_assets.defs.assets.common import cold_key
+from coldtier_assets.defs.partitions import window_label, window_partitions
 from coldtier_assets.tables import TABLES, TableSpec
 
 

@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from coldtier_assets.bootstrap import init_all
+from coldtier_assets.cli.instance import prepare_dagster_home
 from coldtier_assets.config import Settings
 from coldtier_assets.definitions import build_definitions
-from coldtier_assets.instance import prepare_dagster_home
-from coldtier_assets.jobs import offload_job_name, tables_by_window
-from coldtier_assets.partitions import PARTITION_FORMAT
+from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
+from coldtier_assets.defs.partitions import PARTITION_FORMAT
+from coldtier_assets.offload.bootstrap import init_all
+from coldtier_assets.offload.status import TableStatus, collect_status, with_check_results
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
-from coldtier_assets.status import TableStatus, collect_status, with_check_results
 
 
 @dataclass(frozen=True)

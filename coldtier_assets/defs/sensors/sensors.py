@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from coldtier_assets.config import Settings
-from coldtier_assets.resources.dagster import ColdtierResource
-from coldtier_assets.scheduling import failed_attempts, plan_closed_windows, plan_healing
+from coldtier_assets.defs.resources import ColdtierResource
+from coldtier_assets.defs.sensors.planning import failed_attempts, plan_closed_windows, plan_healing
 
 Clock = Callable[[], datetime]
 

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import dagster as dg
 
+from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.maintenance.audit_log import AuditRow
 from coldtier_assets.maintenance.policy import MIB, MaintenancePolicy
 from coldtier_assets.maintenance.runner import run_maintenance
-from coldtier_assets.resources.dagster import ColdtierResource
 from coldtier_assets.tables import TABLES_BY_NAME
 
 MAINTENANCE_JOB = "maintenance"

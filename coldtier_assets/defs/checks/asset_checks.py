@@ -18,8 +18,10 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from coldtier_assets.assets.keys import cold_key
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.assets.keys import cold_key
+from coldtier_assets.defs.partitions import partitions_for
+from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.offload.cold_engine import cold_rows_batch
 from coldtier_assets.offload.quality import (
@@ -31,8 +33,6 @@ from coldtier_assets.offload.quality import (
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.verify import Verdict, WindowCheck, by_window, cold_checksum_sql, verify_windows
 from coldtier_assets.offload.windows import Window, split_windows
-from coldtier_assets.partitions import partitions_for
-from coldtier_assets.resources.dagster import ColdtierResource
 from coldtier_assets.tables import TableSpec, get_table
 
 CONSISTENCY = "warm_cold_consistency"

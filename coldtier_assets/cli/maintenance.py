@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from coldtier_assets.cli_common import errors, settings_or_exit
+from coldtier_assets.cli.common import errors, settings_or_exit
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance.audit_log import AuditRow

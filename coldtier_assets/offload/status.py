@@ -112,7 +112,7 @@ def render_status(statuses: list[TableStatus]) -> RichTable:
 
 def with_check_results(settings: Settings, statuses: list[TableStatus]) -> list[TableStatus]:
     """The statuses with each table's latest asset-check outcome from the Dagster instance."""
-    from coldtier_assets.check_status import latest_check_results
+    from coldtier_assets.defs.checks.check_status import latest_check_results
 
     results = latest_check_results(settings)
     return [replace(status, last_check=results.get(status.table, "-")) for status in statuses]

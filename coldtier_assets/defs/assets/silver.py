@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from coldtier_assets.assets.table_asset import table_asset
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.assets.table_asset import table_asset
 from coldtier_assets.tables import get_table
 
 

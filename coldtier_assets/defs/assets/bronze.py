@@ -5,11 +5,16 @@ from typing import Any
 
 import dagster as dg
 
-from coldtier_assets.assets.common import MAX_PARTITIONS_PER_RUN, cold_spec, materialize_table, table_checks
-from coldtier_assets.assets.keys import cold_key
 from coldtier_assets.config import Settings
-from coldtier_assets.partitions import partitions_for
-from coldtier_assets.resources.dagster import ColdtierResource
+from coldtier_assets.defs.assets.common import (
+    MAX_PARTITIONS_PER_RUN,
+    cold_spec,
+    materialize_table,
+    table_checks,
+)
+from coldtier_assets.defs.assets.keys import cold_key
+from coldtier_assets.defs.partitions import partitions_for
+from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.tables import TABLES, TableSpec
 
 

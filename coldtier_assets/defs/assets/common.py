@@ -9,12 +9,12 @@ import dagster as dg
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
-from coldtier_assets.assets.keys import cold_key, warm_key
-from coldtier_assets.checks import check_specs, evaluate_checks, span_of, upstream_problems
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.assets.keys import cold_key, warm_key
+from coldtier_assets.defs.checks.asset_checks import check_specs, evaluate_checks, span_of, upstream_problems
+from coldtier_assets.defs.partitions import partitions_for
+from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
-from coldtier_assets.partitions import partitions_for
-from coldtier_assets.resources.dagster import ColdtierResource
 from coldtier_assets.tables import TableSpec
 
 #: Backfills copy many windows per run: at most this many partitions per run.

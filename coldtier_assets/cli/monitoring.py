@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
-from coldtier_assets.cli_common import errors, settings_or_exit
+from coldtier_assets.cli.common import errors, settings_or_exit
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 
@@ -84,7 +84,7 @@ def query(
     ] = OutputFormat.table,
 ) -> None:
     """Federated SQL: cold rows below each table's watermark, warm rows from it — never both."""
-    from coldtier_assets.federated import FederatedQueryError, federated_query
+    from coldtier_assets.federated.query import FederatedQueryError, federated_query
     from coldtier_assets.resources.clickhouse import WarmTier
     from coldtier_assets.resources.iceberg import open_catalog
 

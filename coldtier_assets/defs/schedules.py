@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from coldtier_assets.assets.maintenance import maintenance_job
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.assets.maintenance import maintenance_job
 
 MAINTENANCE_CRON = "0 2 * * *"
 MAINTENANCE_SCHEDULE = "maintenance_daily"

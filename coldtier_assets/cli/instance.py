@@ -8,7 +8,7 @@ from pathlib import Path
 
 from coldtier_assets.config import Settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def prepare_dagster_home(settings: Settings) -> Path:

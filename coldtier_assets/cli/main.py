@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from coldtier_assets.cli_common import console, errors, settings_or_exit
+from coldtier_assets.cli.common import console, errors, settings_or_exit
 from coldtier_assets.config import SETTINGS_DOC, Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -41,7 +41,7 @@ def _fail(error: ColdtierError) -> typer.Exit:
 @app.command()
 def init() -> None:
     """Create the warm (ClickHouse) and cold (Iceberg) tables from ddl/; running it twice is a no-op."""
-    from coldtier_assets.bootstrap import init_all
+    from coldtier_assets.offload.bootstrap import init_all
 
     settings = _settings()
     try:
@@ -115,7 +115,7 @@ def offload(
 @app.command()
 def status() -> None:
     """Per table: watermark, lag, rows warm and cold, files and snapshots."""
-    from coldtier_assets.status import collect_status, render_status, with_check_results
+    from coldtier_assets.offload.status import collect_status, render_status, with_check_results
 
     settings = _settings()
     try:
@@ -179,8 +179,8 @@ def demo(
     rate: Annotated[float, typer.Option(help="trades per second, all exchanges together")] = 150.0,
 ) -> None:
     """Init, simulate two hours of trades, copy every closed window of all ten tables, print status."""
-    from coldtier_assets.demo import run_demo
-    from coldtier_assets.status import render_status
+    from coldtier_assets.cli.demo import run_demo
+    from coldtier_assets.offload.status import render_status
 
     settings = _settings()
     try:
@@ -201,15 +201,15 @@ def dev(
     rate: Annotated[float, typer.Option(help="live feed: trades per second")] = 50.0,
 ) -> None:
     """Start the Dagster webserver and daemon (sensors copy windows as they close), with a live feed."""
-    from coldtier_assets.bootstrap import init_all
-    from coldtier_assets.devserver import (
+    from coldtier_assets.cli.devserver import (
         daemon_command,
         start_process,
         stop_process,
         wait_for_webserver,
         webserver_command,
     )
-    from coldtier_assets.instance import prepare_dagster_home
+    from coldtier_assets.cli.instance import prepare_dagster_home
+    from coldtier_assets.offload.bootstrap import init_all
     from coldtier_assets.simulate.feed import simulate_live
 
     settings = _settings()
@@ -257,8 +257,8 @@ def config() -> None:
 
 
 def _register_plugins() -> None:
-    from coldtier_assets.cli_maintenance import register as register_maintenance
-    from coldtier_assets.cli_monitoring import register as register_monitoring
+    from coldtier_assets.cli.maintenance import register as register_maintenance
+    from coldtier_assets.cli.monitoring import register as register_monitoring
 
     register_maintenance(app)
     register_monitoring(app)

@@ -21,15 +21,15 @@ from dagster._core.storage.tags import (
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from coldtier_assets.assets.keys import cold_key
-from coldtier_assets.checks import CANDLES, CONSISTENCY
 from coldtier_assets.config import Settings
-from coldtier_assets.jobs import offload_job_name, tables_by_window
+from coldtier_assets.defs.assets.keys import cold_key
+from coldtier_assets.defs.checks.asset_checks import CANDLES, CONSISTENCY
+from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
+from coldtier_assets.defs.partitions import PARTITION_FORMAT
 from coldtier_assets.offload.sink import PREFIX, read_ledger
 from coldtier_assets.offload.source import check_source
 from coldtier_assets.offload.verify import warm_window_checksums
 from coldtier_assets.offload.windows import Ledger, Window, closed_window_end, split_windows, utc
-from coldtier_assets.partitions import PARTITION_FORMAT
 from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec, get_table
 

@@ -10,8 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from coldtier_assets.cli.instance import REPO_ROOT
 from coldtier_assets.errors import ColdtierError
-from coldtier_assets.instance import REPO_ROOT
 
 WORKSPACE = REPO_ROOT / "workspace.yaml"
 

@@ -12,7 +12,7 @@ def latest_check_results(settings: Settings) -> dict[str, str]:
         return {}
     import dagster as dg
 
-    from coldtier_assets.checks import check_names
+    from coldtier_assets.defs.checks.asset_checks import check_names
 
     results: dict[str, str] = {}
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:

@@ -434,7 +434,7 @@ def federated_query(
 
 
 def _run_in_child(warm: WarmTier, plan: FederatedPlan, timeout_seconds: float | None) -> pa.Table:
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
@@ -445,7 +445,7 @@ def _run_in_child(warm: WarmTier, plan: FederatedPlan, timeout_seconds: float | 
         command = [
             sys.executable,
             "-m",
-            "coldtier_assets.federated",
+            "coldtier_assets.federated.query",
             warm.dsn,
             str(warm.lock_timeout_seconds),
             str(plan_path),

@@ -1,0 +1,1 @@
+"""The `coldtier` command line: commands, console and error printing, rendering."""

@@ -1,0 +1,1 @@
+"""Sensors that request offload and healing runs, and the planning they use."""
