@@ -36,10 +36,11 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from coldtier_assets.bundled import bundled_path
 from coldtier_assets.errors import DdlError
 from coldtier_assets.tables import TABLES, TableSpec
 
-DDL_DIR = Path(__file__).resolve().parent.parent / "ddl"
+DDL_DIR = bundled_path("ddl")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 

@@ -10,10 +10,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from coldtier_assets.cli.instance import REPO_ROOT
+from coldtier_assets.bundled import bundled_path
 from coldtier_assets.errors import ColdtierError
 
-WORKSPACE = REPO_ROOT / "workspace.yaml"
+WORKSPACE = bundled_path("workspace.yaml")
 
 
 class DagsterProcessError(ColdtierError):

@@ -6,9 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from coldtier_assets.bundled import bundled_path
 from coldtier_assets.config import Settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -16,7 +15,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     template = "dagster.postgres.yaml" if settings.dagster_pg_url else "dagster.yaml"
-    shutil.copyfile(REPO_ROOT / template, home / "dagster.yaml")
+    shutil.copyfile(bundled_path(template), home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     # Create and migrate the storage once, here: a webserver and a daemon starting together on an
     # empty SQLite home race to create it (and can leave two alembic heads behind).
