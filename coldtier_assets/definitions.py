@@ -10,6 +10,7 @@ from coldtier_assets.defs.assets.common import warm_spec
 from coldtier_assets.defs.assets.gold import build_gold_assets
 from coldtier_assets.defs.assets.silver import build_silver_asset
 from coldtier_assets.defs.jobs import build_offload_jobs
+from coldtier_assets.defs.loggers import LOGGERS
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.defs.schedules import build_maintenance_definitions
 from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
@@ -29,6 +30,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=jobs,
         sensors=[build_offload_sensor(settings, jobs), build_healing_sensor(settings, jobs)],
         resources={"coldtier": ColdtierResource.from_settings(settings)},
+        loggers=LOGGERS,
     )
     return dg.Definitions.merge(offload, build_maintenance_definitions(settings))
 

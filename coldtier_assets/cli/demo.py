@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
+from rich.progress import Progress
 
 from coldtier_assets.cli.instance import prepare_dagster_home
+from coldtier_assets.cli.progress import BarFeed, listening
 from coldtier_assets.config import Settings
 from coldtier_assets.definitions import build_definitions
 from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
+from coldtier_assets.defs.loggers import quiet_run_config
 from coldtier_assets.defs.partitions import PARTITION_FORMAT
 from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.status import TableStatus, collect_status, with_check_results
+from coldtier_assets.offload.windows import split_windows
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
@@ -37,22 +43,43 @@ def demo_day(now: datetime) -> tuple[datetime, datetime]:
     return day_end - timedelta(days=1), day_end
 
 
+def event_log_file(settings: Settings) -> Path:
+    """Where in-process runs write Dagster's event lines (they also stay in the run's event log)."""
+    return settings.home / "logs" / "dagster-events.log"
+
+
 def materialize_range(
-    settings: Settings, start: datetime, end: datetime, instance: dg.DagsterInstance
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    instance: dg.DagsterInstance,
+    progress: Progress | None = None,
 ) -> list[DemoRun]:
-    """Run every offload job over [start, end): one run per window length, many windows per run."""
+    """Run every offload job over [start, end): one run per window length, many windows per run.
+
+    Dagster's event lines go to :func:`event_log_file`, not the console; ``progress`` (if given)
+    shows a bar per job fed by the runs' materialization events.
+    """
     definitions = build_definitions(settings)
+    run_config = quiet_run_config(event_log_file(settings))
     runs = []
-    for window in tables_by_window(settings):
+    for window, specs in tables_by_window(settings).items():
         name = offload_job_name(window)
         first = start.strftime(PARTITION_FORMAT)
         last = (end - window).strftime(PARTITION_FORMAT)
+        partitions = len(split_windows(start, end, window)) * len(specs)
+        feed = BarFeed(progress, name, partitions) if progress else None
         began = datetime.now(UTC)
-        result = definitions.resolve_job_def(name).execute_in_process(
-            instance=instance,
-            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-            raise_on_error=False,
-        )
+        with listening(feed) if feed else nullcontext():
+            result = definitions.resolve_job_def(name).execute_in_process(
+                run_config=run_config,
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": first,
+                    "dagster/asset_partition_range_end": last,
+                },
+                raise_on_error=False,
+            )
         runs.append(DemoRun(name, first, last, result.success, (datetime.now(UTC) - began).total_seconds()))
     return runs
 
@@ -64,6 +91,7 @@ def run_demo(
     trades_per_second: float = 150.0,
     seed: int = 7,
     say: Callable[[str], None] = print,
+    progress: Progress | None = None,
     now: datetime | None = None,
 ) -> tuple[list[DemoRun], list[TableStatus]]:
     """Set everything up on the configured tiers and copy the demo day; returns runs and status."""
@@ -82,10 +110,13 @@ def run_demo(
         f"in {simulation.elapsed_seconds:.1f} s ({simulation.trades_per_second:,.0f} trades/s)"
     )
     with dg.DagsterInstance.get() as instance:
-        runs = materialize_range(settings, day_start, day_end, instance)
+        if progress is None:
+            runs = materialize_range(settings, day_start, day_end, instance)
+        else:
+            with progress:
+                runs = materialize_range(settings, day_start, day_end, instance, progress)
     for run in runs:
-        say(
-            f"{run.job}: partitions {run.first_partition} … {run.last_partition}: "
-            f"{'success' if run.success else 'FAILED'} in {run.seconds:.1f} s"
-        )
+        if not run.success:
+            say(f"{run.job}: partitions {run.first_partition} … {run.last_partition} FAILED")
+    say(f"Dagster's event lines: {event_log_file(settings)} (and each run's event log in the UI)")
     return runs, with_check_results(settings, collect_status(warm, catalog, settings.namespace))

@@ -180,18 +180,28 @@ def demo(
 ) -> None:
     """Init, simulate two hours of trades, copy every closed window of all ten tables, print status."""
     from coldtier_assets.cli.demo import run_demo
+    from coldtier_assets.cli.progress import offload_progress
     from coldtier_assets.offload.status import render_status
 
     settings = _settings()
     try:
-        runs, statuses = run_demo(settings, hours=hours, trades_per_second=rate, say=console.print)
+        runs, statuses = run_demo(
+            settings,
+            hours=hours,
+            trades_per_second=rate,
+            say=console.print,
+            progress=offload_progress(console),
+        )
     except ColdtierError as error:
         raise _fail(error) from None
     console.print(render_status(statuses))
     if not all(run.success for run in runs):
         console.print("[red]some offload runs failed; see `make dev` → Runs[/red]")
         raise typer.Exit(1)
-    console.print(f"Open the UI on this data: [bold]make dev[/bold] (DAGSTER_HOME={settings.dagster_home})")
+    console.print(
+        "Next: [bold]make dev[/bold] opens the Dagster UI on this data at http://127.0.0.1:3000 "
+        f"(DAGSTER_HOME={settings.dagster_home})"
+    )
 
 
 @app.command()
