@@ -8,7 +8,7 @@ STAMP := $(VENV)/.coldtier-installed
 # Spark's JdbcCatalog, Chromium for the UI tests, promtool for the alert-rule tests.
 TEST_DEBS := postgresql-15 openjdk-17-jre-headless libpostgresql-jdbc-java libxerial-sqlite-jdbc-java chromium prometheus
 
-.PHONY: help setup setup-test demo dev test lint format unit integration bench clean
+.PHONY: help setup setup-test demo dev test lint format unit integration bench clean lock
 
 help:
 	@echo "make demo   - set up and run the embedded demo (no servers)"
@@ -20,9 +20,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[spark,dev]'
+# requirements.lock pins every dependency (pip constraints), so two installs a month apart agree.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e '.[spark,dev]'
 	touch $(STAMP)
+
+# Re-pin after changing dependencies in pyproject.toml: a fresh venv resolves them, then freezes.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q -e '.[spark,dev]'
+	{ echo "# Pinned versions of every dependency, installed by 'make' as pip constraints (pip install -c)."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  .venv-lock/bin/pip freeze --exclude-editable | grep -v '^coldtier'; } > requirements.lock
+	rm -rf .venv-lock
 
 setup: $(STAMP)
 
@@ -44,14 +54,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The pure tests (no services), in seconds.
 unit: setup
-	$(BIN)/pytest -q coldtier_assets_tests/unit
+	$(BIN)/pytest -q -m "not integration"
 
 # One pytest process per integration file: chDB 26.9 keeps ~8 descriptors per embedded session
 # opened and closed, and one process running the whole suite reaches the 20000-file limit.
 test: setup-test lint
 	@status=0; \
-	$(BIN)/pytest -q -rs coldtier_assets_tests/unit || status=1; \
+	$(BIN)/pytest -q -rs -m "not integration" || status=1; \
+	$(BIN)/pytest -q -rs -m integration coldtier_assets_tests/unit || status=1; \
 	for file in coldtier_assets_tests/integration/test_*.py; do \
 		echo "== $$file"; $(BIN)/pytest -q -rs $$file || status=1; \
 	done; \

@@ -25,3 +25,10 @@ def fresh_pg_database(postgres_url: str) -> Iterator[str]:
     url = create_database(postgres_url)
     yield url
     drop_database(postgres_url, url.rsplit("/", 1)[1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under integration/ needs real services: mark it, so `-m "not integration"` skips it."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.common import cold_key
-from coldtier_assets.defs.partitions import window_label, window_partitions
+from coldtier_assets.defs.partitions import window_label
 from coldtier_assets.tables import TABLES, TableSpec
 
 
@@ -32,7 +32,6 @@ def build_offload_jobs(settings: Settings) -> list[dg.UnresolvedAssetJobDefiniti
         dg.define_asset_job(
             name=offload_job_name(window),
             selection=dg.AssetSelection.assets(*(cold_key(spec) for spec in specs)),
-            partitions_def=window_partitions(window, settings),
             executor_def=dg.in_process_executor,
             description=f"Copy windows of {window_label(window)}: {', '.join(spec.name for spec in specs)}.",
         )
