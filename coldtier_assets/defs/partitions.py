@@ -27,6 +27,10 @@ def _partitions(window_seconds: int, start_iso: str) -> dg.TimeWindowPartitionsD
     )
 
 
+#: Windows per run when catching up: backfills and sensor catch-ups copy many windows per run.
+MAX_WINDOWS_PER_RUN = 96
+
+
 def window_partitions(window: timedelta, settings: Settings) -> dg.TimeWindowPartitionsDefinition:
     """Partitions whose windows are ``window`` long, from the configured start (aligned to UTC)."""
     return _partitions(int(window.total_seconds()), settings.start.strftime(PARTITION_FORMAT))

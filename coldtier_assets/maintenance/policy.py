@@ -47,6 +47,10 @@ class MaintenancePolicy:
         return int(self.target_file_size_bytes * self.small_file_ratio)
 
 
+#: The daily run's policy: the one place its defaults live (CLI and Dagster config read it).
+DEFAULT_POLICY = MaintenancePolicy()
+
+
 def describe_age(age: timedelta) -> str:
     """A short human form of an age: ``7 days``, ``36 h``, ``15 min``."""
     seconds = int(age.total_seconds())

@@ -22,6 +22,7 @@ import sqlalchemy
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.assets.keys import cold_key
 from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
 from coldtier_assets.resources.iceberg import sqlalchemy_uri
 from coldtier_assets.tables import TABLES
@@ -132,7 +133,7 @@ class DagsterSource:
 
     def _read_materializations(self, instance: dg.DagsterInstance) -> None:
         for spec in TABLES:
-            key = dg.AssetKey(["cold", spec.name])
+            key = cold_key(spec)
             totals = self._copies[spec.name]
             while True:
                 result = instance.fetch_materializations(
@@ -177,11 +178,7 @@ class DagsterSource:
                 self._runs_seen_until = seen
 
     def _read_checks(self, instance: dg.DagsterInstance) -> dict[tuple[str, str], CheckFigures]:
-        keys = [
-            dg.AssetCheckKey(dg.AssetKey(["cold", spec.name]), name)
-            for spec in TABLES
-            for name in CHECK_NAMES
-        ]
+        keys = [dg.AssetCheckKey(cold_key(spec), name) for spec in TABLES for name in CHECK_NAMES]
         infos = instance.event_log_storage.get_asset_check_partition_info(keys)
         evaluated: Counter[tuple[str, str]] = Counter()
         failed: Counter[tuple[str, str]] = Counter()

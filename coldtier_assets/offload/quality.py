@@ -18,7 +18,7 @@ from coldtier_assets.config import Settings
 from coldtier_assets.ddl import DDL_DIR, render
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.offload.bootstrap import check_cold_schema
-from coldtier_assets.offload.cold_engine import cold_rows, cold_rows_batch, iceberg_table_function
+from coldtier_assets.offload.cold_engine import iceberg_table_function
 from coldtier_assets.offload.source import check_source, sql_time
 from coldtier_assets.offload.verify import by_window, checksum_query
 from coldtier_assets.offload.windows import Window
@@ -34,14 +34,6 @@ def duplicate_key_sql(table: Table, spec: TableSpec, span: Window) -> str:
         f"SELECT count() - uniqExact({keys}) FROM {iceberg_table_function(table.location())} "
         f"WHERE {column} >= {sql_time(span.start)} AND {column} < {sql_time(span.end)}"
     )
-
-
-def duplicate_key_count(
-    settings: Settings, warm: WarmTier, table: Table, spec: TableSpec, span: Window
-) -> int:
-    """Rows in ``span`` of the cold table beyond the first per natural key (0 when keys are unique)."""
-    ((count,),) = cold_rows(settings, warm, duplicate_key_sql(table, spec, span))
-    return int(str(count))
 
 
 def schema_problems(warm: WarmTier, table: Table, spec: TableSpec) -> list[str]:
@@ -99,14 +91,3 @@ def candle_comparisons(
     """Pair up the derived and the cold figures per window."""
     derived, cold = by_window(derived_rows, windows, length), by_window(cold_figures, windows, length)
     return [CandleComparison(window, derived[window], cold[window]) for window in windows]
-
-
-def compare_candles(
-    settings: Settings, warm: WarmTier, catalog: Catalog, gold: TableSpec, windows: list[Window]
-) -> list[CandleComparison]:
-    """Re-derive the windows' candles from cold Silver and compare them with cold Gold."""
-    if not windows:
-        return []
-    derived_sql, cold_sql, length = candle_sqls(settings, catalog, gold, windows)
-    derived, cold = cold_rows_batch(settings, warm, [derived_sql, cold_sql])
-    return candle_comparisons(windows, derived, cold, length)

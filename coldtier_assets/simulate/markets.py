@@ -149,8 +149,3 @@ MARKETS: dict[str, tuple[Market, ...]] = {
         Market("coinbase", "DOGE", "USD", tick="0.00001", lot="0.1", weight=0.14, median_notional_usd=200.0),
     ),
 }
-
-
-def all_markets() -> tuple[Market, ...]:
-    """Every simulated market, exchange by exchange in registry order."""
-    return tuple(market for markets in MARKETS.values() for market in markets)

@@ -7,13 +7,12 @@ import dagster as dg
 
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.common import (
-    MAX_PARTITIONS_PER_RUN,
     cold_spec,
     materialize_table,
     table_checks,
 )
 from coldtier_assets.defs.assets.keys import cold_key
-from coldtier_assets.defs.partitions import partitions_for
+from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, partitions_for
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.tables import TABLES, TableSpec
 
@@ -27,7 +26,7 @@ def build_bronze_assets(settings: Settings) -> dg.AssetsDefinition:
         specs=[cold_spec(spec, settings) for spec in bronze],
         partitions_def=partitions_for(bronze[0], settings),
         check_specs=[check for spec in bronze for check in table_checks(spec, settings)],
-        backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+        backfill_policy=dg.BackfillPolicy.multi_run(MAX_WINDOWS_PER_RUN),
         can_subset=True,
     )
     def bronze_tables(context: dg.AssetExecutionContext, coldtier: ColdtierResource) -> Any:

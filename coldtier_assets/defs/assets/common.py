@@ -18,7 +18,6 @@ from coldtier_assets.offload.pipeline import OffloadReport
 from coldtier_assets.tables import TableSpec
 
 #: Backfills copy many windows per run: at most this many partitions per run.
-MAX_PARTITIONS_PER_RUN = 96
 
 LAYER_DESCRIPTIONS = {
     "bronze": "each exchange's native trade fields, as received",
@@ -58,7 +57,7 @@ def table_checks(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]
 
 def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
     """The cold Iceberg twin: depends on its ClickHouse source and on its upstream cold tables."""
-    upstream = [dg.AssetKey(["cold", name]) for name in spec.upstream]
+    upstream = [cold_key(name) for name in spec.upstream]
     return dg.AssetSpec(
         key=cold_key(spec),
         deps=[warm_key(spec), *upstream],
@@ -135,7 +134,7 @@ def materialize_table(
                 description=f"{spec.name} waits for its upstream tables: " + "; ".join(problems),
                 allow_retries=False,
             )
-        report = coldtier.offloader().offload(spec, span.start, span.end, run_id=context.run_id)
+        report = coldtier.offloader().offload(spec, span.start, span.end, run_id=context.run.run_id)
         table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
         context.log.info(
             f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "

@@ -7,11 +7,15 @@ import dagster as dg
 from coldtier_assets.tables import TableSpec
 
 
-def warm_key(spec: TableSpec) -> dg.AssetKey:
-    """Asset key of a ClickHouse source table."""
-    return dg.AssetKey(["clickhouse", spec.name])
+def _name(table: TableSpec | str) -> str:
+    return table if isinstance(table, str) else table.name
 
 
-def cold_key(spec: TableSpec) -> dg.AssetKey:
-    """Asset key of a cold Iceberg table."""
-    return dg.AssetKey(["cold", spec.name])
+def warm_key(table: TableSpec | str) -> dg.AssetKey:
+    """Asset key of a ClickHouse source table (given its spec or its name)."""
+    return dg.AssetKey(["clickhouse", _name(table)])
+
+
+def cold_key(table: TableSpec | str) -> dg.AssetKey:
+    """Asset key of a cold Iceberg table (given its spec or its name)."""
+    return dg.AssetKey(["cold", _name(table)])

@@ -13,7 +13,7 @@ import dagster as dg
 
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.maintenance.audit_log import AuditRow
-from coldtier_assets.maintenance.policy import MIB, MaintenancePolicy
+from coldtier_assets.maintenance.policy import DEFAULT_POLICY, MIB, MaintenancePolicy
 from coldtier_assets.maintenance.runner import run_maintenance
 from coldtier_assets.tables import TABLES_BY_NAME
 
@@ -24,10 +24,10 @@ class MaintenanceConfig(dg.Config):
     """Which tables to maintain and how (the defaults are the daily run's)."""
 
     tables: list[str] = []
-    target_file_size_mb: int = 128
-    snapshot_max_age_days: float = 7.0
-    min_snapshots_to_keep: int = 5
-    orphan_min_age_days: float = 3.0
+    target_file_size_mb: int = DEFAULT_POLICY.target_file_size_bytes // MIB
+    snapshot_max_age_days: float = DEFAULT_POLICY.snapshot_max_age / timedelta(days=1)
+    min_snapshots_to_keep: int = DEFAULT_POLICY.min_snapshots_to_keep
+    orphan_min_age_days: float = DEFAULT_POLICY.orphan_min_age / timedelta(days=1)
 
     def policy(self) -> MaintenancePolicy:
         """The maintenance policy this config describes."""

@@ -6,11 +6,11 @@ import dagster as dg
 
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.common import (
-    MAX_PARTITIONS_PER_RUN,
     cold_spec,
     materialize_table,
     table_checks,
 )
+from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.tables import TableSpec
 
@@ -22,7 +22,7 @@ def table_asset(spec: TableSpec, settings: Settings) -> dg.AssetsDefinition:
         name=spec.name,
         specs=[cold_spec(spec, settings)],
         check_specs=table_checks(spec, settings),
-        backfill_policy=dg.BackfillPolicy.multi_run(MAX_PARTITIONS_PER_RUN),
+        backfill_policy=dg.BackfillPolicy.multi_run(MAX_WINDOWS_PER_RUN),
         can_subset=True,
     )
     def copy_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.assets.keys import cold_key
 from coldtier_assets.tables import TABLES
 
 
@@ -17,7 +18,7 @@ def latest_check_results(settings: Settings) -> dict[str, str]:
     results: dict[str, str] = {}
     with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
         for spec in TABLES:
-            keys = [dg.AssetCheckKey(dg.AssetKey(["cold", spec.name]), name) for name in check_names(spec)]
+            keys = [dg.AssetCheckKey(cold_key(spec), name) for name in check_names(spec)]
             latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
             if not latest:
                 results[spec.name] = "-"

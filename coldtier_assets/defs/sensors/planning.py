@@ -25,7 +25,7 @@ from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.keys import cold_key
 from coldtier_assets.defs.checks.asset_checks import CANDLES, CONSISTENCY
 from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
-from coldtier_assets.defs.partitions import PARTITION_FORMAT
+from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, PARTITION_FORMAT
 from coldtier_assets.offload.sink import PREFIX, read_ledger
 from coldtier_assets.offload.source import check_source
 from coldtier_assets.offload.verify import warm_window_checksums
@@ -33,8 +33,6 @@ from coldtier_assets.offload.windows import Ledger, Window, closed_window_end, s
 from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec, get_table
 
-#: Windows per run when catching up (a backfill copies many windows per run).
-MAX_WINDOWS_PER_RUN = 96
 WINDOWS_TAG = "coldtier/windows"
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -81,7 +79,7 @@ class Request:
         return dg.RunRequest(
             run_key=f"{self.reason}:{self.job}:{self.label}:{','.join(self.tables)}:{attempt}{suffix}",
             job_name=self.job,
-            asset_selection=[dg.AssetKey(["cold", name]) for name in self.tables],
+            asset_selection=[cold_key(name) for name in self.tables],
             tags=tags,
         )
 
