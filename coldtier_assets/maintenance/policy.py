@@ -1,4 +1,4 @@
-"""The maintenance knobs, with the defaults of the daily run (ARCHITECTURE §4)."""
+"""The maintenance knobs, with the defaults of the daily run (README, "In Dagster": Maintenance)."""
 
 from __future__ import annotations
 
