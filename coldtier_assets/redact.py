@@ -9,9 +9,12 @@ replaced wherever it appears, also inside another library's error text.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import traceback
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 MASK = "***"
@@ -59,3 +62,28 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     for secret in sorted(secret_values(env), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of this process (message and traceback) when it is created.
+
+    Log records reach stderr, files, the exporter's log and Dagster's event log (Dagster's
+    ``context.log`` is Python logging), so redacting them at creation covers every log line.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error report
+            return record
+        record.msg, record.args = redact(message), None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = redact("".join(traceback.format_exception(record.exc_info[1])).rstrip())
+        return record
+
+    factory.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 
 from coldtier_assets.cli.common import errors
 from coldtier_assets.errors import ColdtierError, ConfigError
-from coldtier_assets.redact import redact
+from coldtier_assets.redact import install_log_redaction, redact
 
 _MAX_LINE = 600
 _NOISE = (
@@ -74,19 +74,15 @@ def fail(error: BaseException, *, code: int = 1, label: str = "error") -> NoRetu
 
 
 def quiet_library_logs() -> None:
-    """Drop library log records (e.g. clickhouse-connect's) unless debugging; redact them when shown."""
+    """Redact every log record; drop library records (e.g. clickhouse-connect's) unless debugging."""
+    install_log_redaction()
     root = logging.getLogger()
     if debugging():
         handler = logging.StreamHandler()
-        handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     elif not root.handlers:
         root.addHandler(logging.NullHandler())
-
-
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
 
 
 def _usage_line(error: click.UsageError) -> str:

@@ -58,6 +58,7 @@ from coldtier_assets.federated.readonly import (
 from coldtier_assets.offload.cold_engine import iceberg_table_function
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import sql_time
+from coldtier_assets.redact import redact
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES_BY_NAME
 
@@ -317,7 +318,7 @@ def _clickhouse_error(error: Exception) -> tuple[int, str, str]:
     text = str(error)
     matches = list(_CLICKHOUSE_ERROR.finditer(text))
     if not matches:
-        return 0, text.strip(), ""
+        return 0, redact(text.strip()), ""
     code = int(matches[-1].group(1))
     message = matches[-1].group(2).strip()
     name_match = _ERROR_NAME.search(message)
@@ -326,7 +327,7 @@ def _clickhouse_error(error: Exception) -> tuple[int, str, str]:
     message = re.split(r"\.? In scope |\. Stack trace", message, maxsplit=1)[0].strip()
     message = re.split(r"\.? Expected one of:", message, maxsplit=1)[0].strip()
     message = re.sub(r"\s*Maybe you meant [^?]*\?", "", message).strip()
-    return code, message.rstrip("."), name
+    return code, redact(message.rstrip(".")), name
 
 
 def _raise_for(error: Exception, *, syntax_check: bool) -> None:
