@@ -33,6 +33,7 @@ _NOISE = (
 _HINTS = {
     "NoSuchTableError": "run `coldtier init`?",
     "NoSuchNamespaceError": "run `coldtier init`?",
+    "DagsterPostgresException": "the Dagster instance's PostgreSQL, COLDTIER_DAGSTER_PG_URL",
 }
 
 

@@ -33,7 +33,7 @@ def test_unreachable_dagster_postgres(initialized: Settings, coldtier_env: dict[
     shutil.copyfile(REPO_ROOT / "dagster.postgres.yaml", initialized.dagster_home / "dagster.yaml")
     url = f"postgresql://dagster:pw-dagster@127.0.0.1:{free_port()}/dagster"
     result = run_cli(["status"], coldtier_env, COLDTIER_DAGSTER_PG_URL=url)
-    line = assert_one_line_failure(result, 1, "error:")
+    line = assert_one_line_failure(result, 1, "DagsterPostgresException", "COLDTIER_DAGSTER_PG_URL")
     assert "pw-dagster" not in line
 
 
