@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from coldtier_assets.errors import ConfigError
+from coldtier_assets.redact import redact_url
 
 DEFAULT_START = "2026-01-01T00:00:00+00:00"
 
@@ -36,6 +37,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("COLDTIER_READ_SLICE_ROWS", "rows read from ClickHouse per slice (bounds memory)", "250000"),
     ("COLDTIER_FIRST_COPY_LOOKBACK_HOURS", "sensor: how far back a table with nothing copied starts", "24"),
     ("COLDTIER_HEAL_LOOKBACK_HOURS", "sensor: how far back copied windows are compared with ClickHouse", "6"),
+    (
+        "COLDTIER_WARM_LOCK_TIMEOUT_SECONDS",
+        "embedded warm tier: how long a command waits for another process to release it",
+        "900",
+    ),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
     ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
 )
@@ -59,6 +65,7 @@ class Settings:
     first_copy_lookback: timedelta = timedelta(hours=24)
     heal_lookback: timedelta = timedelta(hours=6)
     dagster_pg_url: str | None = None
+    warm_lock_timeout: timedelta = timedelta(seconds=900)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -102,21 +109,25 @@ def _check_warm_dsn(dsn: str) -> str:
         path = urlparse(dsn).path
         if not path or not path.startswith("/"):
             raise ConfigError(
-                f"COLDTIER_WARM_DSN must be chdb:///absolute/path for the embedded tier, got {dsn!r}"
+                f"COLDTIER_WARM_DSN must be chdb:///absolute/path for the embedded tier, got {redact_url(dsn)!r}"
             )
         return dsn
     if scheme in ("http", "https"):
         if not urlparse(dsn).hostname:
-            raise ConfigError(f"COLDTIER_WARM_DSN has no host: {dsn!r}")
+            raise ConfigError(f"COLDTIER_WARM_DSN has no host: {redact_url(dsn)!r}")
         return dsn
-    raise ConfigError(f"COLDTIER_WARM_DSN must start with chdb://, http:// or https://, got {dsn!r}")
+    raise ConfigError(
+        f"COLDTIER_WARM_DSN must start with chdb://, http:// or https://, got {redact_url(dsn)!r}"
+    )
 
 
 def _check_catalog_uri(uri: str) -> str:
     scheme = urlparse(uri).scheme
     if scheme == "sqlite" or scheme.startswith("postgresql"):
         return uri
-    raise ConfigError(f"COLDTIER_CATALOG_URI must be a sqlite:/// or postgresql:// URI, got {uri!r}")
+    raise ConfigError(
+        f"COLDTIER_CATALOG_URI must be a sqlite:/// or postgresql:// URI, got {redact_url(uri)!r}"
+    )
 
 
 def _check_warehouse(location: str) -> str:
@@ -154,4 +165,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         first_copy_lookback=timedelta(hours=_positive_int(env, "COLDTIER_FIRST_COPY_LOOKBACK_HOURS", 24)),
         heal_lookback=timedelta(hours=_positive_int(env, "COLDTIER_HEAL_LOOKBACK_HOURS", 6)),
         dagster_pg_url=env.get("COLDTIER_DAGSTER_PG_URL") or None,
+        warm_lock_timeout=timedelta(seconds=_positive_int(env, "COLDTIER_WARM_LOCK_TIMEOUT_SECONDS", 900)),
     )

@@ -14,6 +14,7 @@ from coldtier_assets.defs.loggers import LOGGERS
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.defs.schedules import build_maintenance_definitions
 from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
+from coldtier_assets.redact import install_log_redaction
 from coldtier_assets.tables import TABLES
 
 
@@ -35,4 +36,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(offload, build_maintenance_definitions(settings))
 
 
+install_log_redaction()  # webserver, daemon, code server and run workers all load this module
 defs = build_definitions(load_settings())

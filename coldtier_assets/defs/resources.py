@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from functools import cached_property
 
@@ -27,6 +28,13 @@ def shared_warm_tier(dsn: str) -> WarmTier:
         return _WARM_TIERS[dsn]
 
 
+def _from_env(variable: str, value: str) -> str:
+    """``dg.EnvVar(variable)`` when the environment holds ``value`` there, else ``value`` itself."""
+    if os.environ.get(variable) == value:
+        return dg.EnvVar(variable)  # a str subclass that Dagster resolves at run time
+    return value
+
+
 class ColdtierResource(dg.ConfigurableResource):
     """The warm tier, the Iceberg catalog and the offload settings, as one Dagster resource.
 
@@ -40,8 +48,16 @@ class ColdtierResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ColdtierResource:
-        """A resource configured from the process settings."""
-        return cls(warm_dsn=settings.warm_dsn, catalog_uri=settings.catalog_uri, warehouse=settings.warehouse)
+        """A resource configured from the process settings.
+
+        A value that comes from an environment variable is passed as ``dg.EnvVar``, so Dagster
+        resolves it at run time and its UI shows the variable's name, never the password in it.
+        """
+        return cls(
+            warm_dsn=_from_env("COLDTIER_WARM_DSN", settings.warm_dsn),
+            catalog_uri=_from_env("COLDTIER_CATALOG_URI", settings.catalog_uri),
+            warehouse=_from_env("COLDTIER_WAREHOUSE", settings.warehouse),
+        )
 
     @cached_property
     def settings(self) -> Settings:

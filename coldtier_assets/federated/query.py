@@ -50,9 +50,15 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError, error_type
+from coldtier_assets.federated.readonly import (
+    READONLY_SETTINGS,
+    refuse_outfile,
+    refuse_table_functions,
+)
 from coldtier_assets.offload.cold_engine import iceberg_table_function
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import sql_time
+from coldtier_assets.redact import redact
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES_BY_NAME
 
@@ -139,8 +145,9 @@ def parse_query(sql: str) -> ParsedQuery:
     keyword = first.text.upper() if first.kind == "word" else first.text
     if keyword not in ("SELECT", "WITH", "("):
         raise FederatedQueryError(
-            f"only SELECT queries can be federated (the query starts with {first.text!r})"
+            f"only SELECT queries can be federated (the query starts with {first.text!r}): it is read-only"
         )
+    refuse_outfile(tokens)
     tables: list[str] = []
     for index, token in enumerate(tokens):
         name = token.identifier
@@ -311,7 +318,7 @@ def _clickhouse_error(error: Exception) -> tuple[int, str, str]:
     text = str(error)
     matches = list(_CLICKHOUSE_ERROR.finditer(text))
     if not matches:
-        return 0, text.strip(), ""
+        return 0, redact(text.strip()), ""
     code = int(matches[-1].group(1))
     message = matches[-1].group(2).strip()
     name_match = _ERROR_NAME.search(message)
@@ -320,7 +327,7 @@ def _clickhouse_error(error: Exception) -> tuple[int, str, str]:
     message = re.split(r"\.? In scope |\. Stack trace", message, maxsplit=1)[0].strip()
     message = re.split(r"\.? Expected one of:", message, maxsplit=1)[0].strip()
     message = re.sub(r"\s*Maybe you meant [^?]*\?", "", message).strip()
-    return code, message.rstrip("."), name
+    return code, redact(message.rstrip(".")), name
 
 
 def _raise_for(error: Exception, *, syntax_check: bool) -> None:
@@ -371,17 +378,26 @@ def _warm_tables(client: Client, names: Sequence[str]) -> dict[str, WarmTable]:
 
 
 def execute_plan(warm: WarmTier, plan: FederatedPlan) -> pa.Table:
-    """Run a planned query in one warm session (server mode, or inside the embedded child)."""
+    """Run a planned query in one warm session (server mode, or inside the embedded child).
+
+    The user's SQL is checked to be read-only first; the composed query runs with ``readonly=2``
+    unless the session was opened by the caller (the setting would stay on for the caller's work).
+    """
+    own_session = getattr(warm._local, "client", None) is None
     with warm.session() as client:
         try:  # parse the user's own text first, so positions in a syntax error are theirs
             client.query("SELECT formatQuery({q:String})", parameters={"q": plan.query.sql})
         except Exception as error:
             _raise_for(error, syntax_check=True)
+        functions = [
+            str(row[0]) for row in client.query("SELECT name FROM system.table_functions").result_rows
+        ]
+        refuse_table_functions(_tokens(plan.query.sql), functions)
         names = [table.name for table in plan.tables]
         warm_tables = _warm_tables(client, names) if names else {}
         sql = compose_sql(plan.query, [table_cte(table, warm_tables[table.name]) for table in plan.tables])
         try:
-            result = client.query_arrow(sql)
+            result = client.query_arrow(sql, settings=READONLY_SETTINGS if own_session else None)
             if not any(pa.types.is_uint32(field.type) for field in result.schema):
                 return result
             types = [str(row[1]) for row in client.query(f"DESCRIBE ({sql})").result_rows]

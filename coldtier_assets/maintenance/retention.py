@@ -32,6 +32,7 @@ from coldtier_assets.maintenance.audit_log import AuditRow, Outcome, write_audit
 from coldtier_assets.offload.source import sql_time
 from coldtier_assets.offload.verify import Verdict, verify_windows
 from coldtier_assets.offload.windows import Window, split_windows, utc
+from coldtier_assets.redact import redact
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES, TableSpec, get_table
 
@@ -170,7 +171,7 @@ def find_blockers(
         except Exception as error:
             for day in table_days:
                 result.blockers[day].append(
-                    Blocker(spec.name, None, f"could not verify: {type(error).__name__}: {error}")
+                    Blocker(spec.name, None, redact(f"could not verify: {type(error).__name__}: {error}"))
                 )
             continue
         for check in checks:
@@ -270,7 +271,7 @@ def _decide(
                 return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=(late,), **common)
             warm.command(f"ALTER TABLE `{partition.table}` DROP PARTITION ID '{partition.partition_id}'")
     except Exception as error:
-        reason = f"drop of {partition.day} failed: {type(error).__name__}: {error}"
+        reason = redact(f"drop of {partition.day} failed: {type(error).__name__}: {error}")
         return RetentionDecision(drop=True, dropped=False, reason=reason, **common)
     log.info("dropped warm day %s of %s (%d rows)", partition.day, partition.table, partition.rows)
     return RetentionDecision(drop=True, dropped=True, reason=f"dropped: {verified}", **common)

@@ -29,6 +29,7 @@ from coldtier_assets.maintenance.expiry import ExpiryResult, expire_snapshots
 from coldtier_assets.maintenance.orphans import OrphanResult, remove_orphan_files
 from coldtier_assets.maintenance.policy import MaintenancePolicy, describe_age
 from coldtier_assets.maintenance.state import table_state
+from coldtier_assets.redact import redact
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES, TableSpec, get_table
 
@@ -125,7 +126,11 @@ class _TableRun:
             except Exception as error:
                 log.exception("%s %s failed", self.spec.name, action)
                 self._row(
-                    action, started, time.monotonic() - clock, "failed", f"{type(error).__name__}: {error}"
+                    action,
+                    started,
+                    time.monotonic() - clock,
+                    "failed",
+                    redact(f"{type(error).__name__}: {error}"),
                 )
                 for later, _ in steps[index + 1 :]:
                     self._row(later, datetime.now(UTC), 0.0, "skipped", f"skipped: {action} failed")
@@ -254,7 +259,7 @@ def run_maintenance(
                         started_at=datetime.now(UTC),
                         duration_seconds=0.0,
                         outcome="failed",
-                        message=f"{type(error).__name__}: {error}",
+                        message=redact(f"{type(error).__name__}: {error}"),
                     )
                 )
             )

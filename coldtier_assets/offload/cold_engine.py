@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.redact import redact
 from coldtier_assets.resources.child_process import JsonLineChild
 from coldtier_assets.resources.clickhouse import WarmTier
 
@@ -85,7 +86,7 @@ class ColdQueryWorker:
                 answer = self._running().ask(sqls)
                 if answer is not None:
                     if "error" in answer:
-                        raise ColdQueryError(f"cold-tier query failed: {answer['error']}")
+                        raise ColdQueryError(redact(f"cold-tier query failed: {answer['error']}"))
                     return answer["rows"]
                 self._stop()
             raise ColdQueryError("cold-tier query failed: the chDB worker process exited")

@@ -93,8 +93,9 @@ def render_status(statuses: list[TableStatus]) -> RichTable:
         "rows cold",
         "files",
         "snapshots",
+        "last check",
     ):
-        table.add_column(column, justify="left" if column in ("table", "layer") else "right")
+        table.add_column(column, justify="left" if column in ("table", "layer", "last check") else "right")
     for status in statuses:
         table.add_row(
             status.table,

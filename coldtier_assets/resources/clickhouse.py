@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import clickhouse_connect
 import pyarrow as pa
@@ -23,15 +23,7 @@ from clickhouse_connect.driver.client import Client
 from filelock import FileLock, Timeout
 
 from coldtier_assets.errors import WarmTableMissingError, WarmTierUnavailableError
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN with its password replaced, for messages and logs."""
-    parsed = urlparse(dsn)
-    if parsed.password:
-        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
-        return urlunparse(parsed._replace(netloc=netloc))
-    return dsn
+from coldtier_assets.redact import redact, redact_url
 
 
 def raise_open_file_limit(wanted: int = 1_048_576) -> int:
@@ -70,7 +62,7 @@ class WarmQueries:
         )
         if not rows:
             raise WarmTableMissingError(
-                f"ClickHouse table {table!r} does not exist in {redact_dsn(self.dsn)} (run `coldtier init`?)"
+                f"ClickHouse table {table!r} does not exist in {redact_url(self.dsn)} (run `coldtier init`?)"
             )
         return {str(name): str(type_) for name, type_ in rows}
 
@@ -128,7 +120,7 @@ class WarmTier(WarmQueries):
                 _TIERS.add(self)
 
     def __repr__(self) -> str:
-        return f"WarmTier({redact_dsn(self.dsn)!r})"
+        return f"WarmTier({redact_url(self.dsn)!r})"
 
     @contextmanager
     def session(self) -> Iterator[Client]:
@@ -227,7 +219,7 @@ class WarmTier(WarmQueries):
             )
         except Exception as error:
             raise WarmTierUnavailableError(
-                f"cannot open warm tier {redact_dsn(self.dsn)}: {error}"
+                redact(f"cannot open warm tier {redact_url(self.dsn)}: {error}")
             ) from error
 
     def command(self, sql: str, parameters: dict[str, object] | None = None) -> object:

@@ -9,6 +9,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.redact import redact, redact_url
 
 
 class CatalogUnavailableError(ColdtierError):
@@ -36,5 +37,5 @@ def open_catalog(settings: Settings) -> SqlCatalog:
         )
     except Exception as error:
         raise CatalogUnavailableError(
-            f"cannot open Iceberg catalog {settings.catalog_uri}: {error}"
+            redact(f"cannot open Iceberg catalog {redact_url(settings.catalog_uri)}: {error}")
         ) from error

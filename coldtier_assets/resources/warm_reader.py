@@ -21,8 +21,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from coldtier_assets.errors import ColdtierError, WarmQueryError, WarmTierUnavailableError, error_type
+from coldtier_assets.redact import redact_url
 from coldtier_assets.resources.child_process import JsonLineChild
-from coldtier_assets.resources.clickhouse import WarmQueries, WarmTier, redact_dsn
+from coldtier_assets.resources.clickhouse import WarmQueries, WarmTier
 
 
 class WarmReader(Protocol):
@@ -68,7 +69,7 @@ class IsolatedWarmReader(WarmQueries):
         self._local = threading.local()
 
     def __repr__(self) -> str:
-        return f"IsolatedWarmReader({redact_dsn(self.dsn)!r})"
+        return f"IsolatedWarmReader({redact_url(self.dsn)!r})"
 
     @contextmanager
     def session(self) -> Iterator[None]:
@@ -107,7 +108,7 @@ class IsolatedWarmReader(WarmQueries):
     def _answer(self, child: JsonLineChild, answer: dict[str, Any] | None) -> dict[str, Any]:
         if answer is None:
             raise WarmTierUnavailableError(
-                f"the warm-tier reader process for {redact_dsn(self.dsn)} {child.exit_detail()}"
+                f"the warm-tier reader process for {redact_url(self.dsn)} {child.exit_detail()}"
             )
         return answer
 

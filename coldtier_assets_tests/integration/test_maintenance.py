@@ -17,7 +17,6 @@ from typing import cast
 
 import dagster as dg
 import pytest
-import typer
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table, Transaction
 from typer.testing import CliRunner
@@ -401,7 +400,7 @@ def test_audit_log_round_trip_and_validation(settings: Settings) -> None:
 
 
 def test_maintenance_job_in_process_its_daily_schedule_and_the_cli(two_windows: Coldtier) -> None:
-    from coldtier_assets.cli.maintenance import register
+    from coldtier_assets.cli.main import app
     from coldtier_assets.definitions import build_definitions
 
     env = two_windows
@@ -431,8 +430,6 @@ def test_maintenance_job_in_process_its_daily_schedule_and_the_cli(two_windows: 
     dg.validate_run_config(job, tick.run_requests[0].run_config)
 
     # the same through the command line (`coldtier maintain`, `coldtier retention`)
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     done = runner.invoke(app, ["maintain", "--table", BINANCE.name])
     assert done.exit_code == 0, done.output

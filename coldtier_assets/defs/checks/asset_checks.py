@@ -33,6 +33,7 @@ from coldtier_assets.offload.quality import (
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.verify import Verdict, WindowCheck, by_window, cold_checksum_sql, verify_windows
 from coldtier_assets.offload.windows import Window, split_windows
+from coldtier_assets.redact import redact
 from coldtier_assets.tables import TableSpec, get_table
 
 CONSISTENCY = "warm_cold_consistency"
@@ -120,7 +121,7 @@ def evaluate_checks(
         except ColdtierError as error:  # e.g. the warm table drifted: the tiers cannot be compared
             results = []
             yield dg.AssetCheckResult(
-                asset_key=key, check_name=CONSISTENCY, passed=False, metadata={"error": str(error)}
+                asset_key=key, check_name=CONSISTENCY, passed=False, metadata={"error": redact(str(error))}
             )
     if CONSISTENCY in wanted and results:
         bad = [r for r in results if r.verdict in (Verdict.MISMATCH, Verdict.NOT_COPIED)]
