@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from coldtier_assets.cli.instance import REPO_ROOT
+from coldtier_assets.bundled import bundled_path
 from coldtier_assets.config import Settings
 from coldtier_assets_tests.cli_runner import assert_one_line_failure, cli_env, free_port, run_cli
 
@@ -30,7 +30,7 @@ def test_unreachable_catalog(coldtier_env: dict[str, str]) -> None:
 
 def test_unreachable_dagster_postgres(initialized: Settings, coldtier_env: dict[str, str]) -> None:
     initialized.dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO_ROOT / "dagster.postgres.yaml", initialized.dagster_home / "dagster.yaml")
+    shutil.copyfile(bundled_path("dagster.postgres.yaml"), initialized.dagster_home / "dagster.yaml")
     url = f"postgresql://dagster:pw-dagster@127.0.0.1:{free_port()}/dagster"
     result = run_cli(["status"], coldtier_env, COLDTIER_DAGSTER_PG_URL=url)
     line = assert_one_line_failure(result, 1, "DagsterPostgresException", "COLDTIER_DAGSTER_PG_URL")
