@@ -36,7 +36,11 @@ class WarmDataPurgedError(ColdtierError):
 
 
 class CommitError(ColdtierError):
-    """An Iceberg commit could not be completed after all retries; nothing was committed."""
+    """An Iceberg commit could not be completed; whether it landed is not known (files are kept)."""
+
+
+class CommitNotLandedError(CommitError):
+    """Every commit attempt was refused and fresh metadata proves the commit is absent: safe to clean up."""
 
 
 class DdlError(ColdtierError):

@@ -19,7 +19,7 @@ from pyiceberg.expressions import AlwaysFalse, Or
 from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
-from coldtier_assets.errors import WarmDataPurgedError
+from coldtier_assets.errors import CommitNotLandedError, WarmDataPurgedError
 from coldtier_assets.offload.datafiles import DataFileWriter
 from coldtier_assets.offload.sink import PREFIX, commit_window, read_ledger, window_filter
 from coldtier_assets.offload.source import (
@@ -36,6 +36,18 @@ from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TableSpec
 
 log = logging.getLogger(__name__)
+
+
+def _keep_files_of_unknown_commit(spec: TableSpec, window: Window, writer: DataFileWriter) -> None:
+    """The commit may have landed (lost reply, run terminated mid-commit): its files must stay."""
+    log.warning(
+        "%s %s: commit outcome unknown; keeping its %d data file(s) (a re-run resolves the window, "
+        "orphan-file removal reclaims them once unreferenced and old enough): %s",
+        spec.name,
+        window,
+        len(writer.files),
+        ", ".join(file.file_path for file in writer.files),
+    )
 
 
 @dataclass(frozen=True)
@@ -131,8 +143,11 @@ class Offloader:
             flush_empty()
             try:
                 result = self._commit(catalog, spec, window, writer, rows, checksum, run_id, started)
+            except CommitNotLandedError:
+                writer.discard()  # known not to have landed: nothing references the files
+                raise
             except BaseException:
-                writer.discard()
+                _keep_files_of_unknown_commit(spec, window, writer)
                 raise
             report.results.append(result)
         flush_empty()
