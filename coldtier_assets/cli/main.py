@@ -93,6 +93,13 @@ def offload(
     table: Annotated[list[str], typer.Option(help="table(s) to copy (default: all)")] = [],  # noqa: B006
     start: Annotated[str, typer.Option(help="first window start (ISO 8601, UTC)")] = "",
     end: Annotated[str, typer.Option(help="last window end (ISO 8601, UTC)")] = "",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="replace cold windows even where ClickHouse now holds fewer rows or retention dropped the day",
+        ),
+    ] = False,
 ) -> None:
     """Copy windows [start, end) of tables outside Dagster (same core, same exactly-once commits)."""
     from coldtier_assets.offload.pipeline import Offloader
@@ -100,7 +107,7 @@ def offload(
 
     settings = _settings()
     specs = [get_table(name) for name in table] if table else list(TABLES)
-    offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings))
+    offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings), force=force)
     try:
         for spec in specs:
             report = offloader.offload(spec, _parse_time(start), _parse_time(end), run_id="cli")
