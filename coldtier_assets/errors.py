@@ -32,7 +32,7 @@ class NullViolationError(ColdtierError):
 
 
 class WarmDataPurgedError(ColdtierError):
-    """The warm window is empty but the cold tier holds rows for it: refusing to delete them."""
+    """A re-copy would shrink a cold window (warm holds fewer rows, or retention dropped the day): refused."""
 
 
 class CommitError(ColdtierError):

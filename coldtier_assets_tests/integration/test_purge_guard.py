@@ -14,6 +14,7 @@ import pytest
 from pyiceberg.table import Table
 from typer.testing import CliRunner
 
+from coldtier_assets.defs.assets.common import FORCE_TAG
 from coldtier_assets.errors import WarmDataPurgedError
 from coldtier_assets.maintenance.retention import apply_retention
 from coldtier_assets.offload.pipeline import Offloader
@@ -99,6 +100,27 @@ def test_a_day_dropped_by_retention_is_refused_even_when_the_counts_do_not_shrin
     ):
         env.offloader().offload(BINANCE, DAY_A, DAY)
     assert _cold_window(env.table()) == cold_before
+
+    # in Dagster: refused, and with the run tag coldtier/force=true replaced
+    import dagster as dg
+
+    from coldtier_assets.definitions import build_definitions
+
+    job = build_definitions(env.settings).resolve_job_def("offload_15m")
+    selection = [dg.AssetKey(["cold", BINANCE.name])]
+    key = WINDOW.start.strftime("%Y-%m-%d-%H:%M")
+    with dg.DagsterInstance.ephemeral() as instance:
+        refused = job.execute_in_process(
+            instance=instance, partition_key=key, asset_selection=selection, raise_on_error=False
+        )
+        assert not refused.success
+        assert _cold_window(env.table()) == cold_before
+        forced = job.execute_in_process(
+            instance=instance, partition_key=key, asset_selection=selection, tags={FORCE_TAG: "true"}
+        )
+        assert forced.success
+    rows = env.warm.rows(f"SELECT count() FROM `{BINANCE.name}` FINAL")
+    assert _cold_window(env.table())[0] == rows[0][0]
 
 
 class EmptyingOffloader(Offloader):
