@@ -21,11 +21,12 @@ import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
 from coldtier_assets.config import Settings
+from coldtier_assets.errors import CommitNotLandedError
 from coldtier_assets.maintenance.orphans import referenced_files
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.clickhouse import WarmTier
-from coldtier_assets.resources.iceberg import sqlalchemy_uri
+from coldtier_assets.resources.iceberg import open_catalog, sqlalchemy_uri
 from coldtier_assets.simulate.feed import simulate_history
 from coldtier_assets.tables import get_table
 from coldtier_assets_tests.compare import assert_window_matches
@@ -148,3 +149,38 @@ def test_a_dagster_run_terminated_in_the_middle_of_the_commit_keeps_its_files(
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert_every_referenced_file_exists(catalog, fed)
     assert assert_window_matches(warm, catalog, fed.namespace, SILVER, START, START + M15) > 0
+
+
+class AlwaysConflictingCatalog(SqlCatalog):
+    """The real SQL catalog; a real second writer commits right before each of our next commits.
+
+    Every commit attempt of the offload then meets a definite conflict (the table moved on).
+    """
+
+    def __init__(self, settings: Settings, conflicts: int) -> None:
+        super().__init__(
+            settings.catalog_name, uri=sqlalchemy_uri(settings.catalog_uri), warehouse=settings.warehouse
+        )
+        self.other_writer = open_catalog(settings)
+        self.conflicts = conflicts
+
+    def commit_table(self, table: Any, *args: Any, **kwargs: Any) -> Any:
+        """Let the other writer commit first (while conflicts remain), then commit for real."""
+        if self.conflicts > 0:
+            self.conflicts -= 1
+            transaction = self.other_writer.load_table(table.name()).transaction()
+            with transaction.update_snapshot(snapshot_properties={"writer": "someone-else"}).fast_append():
+                pass
+            transaction.commit_transaction()
+        return super().commit_table(table, *args, **kwargs)
+
+
+def test_a_commit_known_not_to_have_landed_removes_its_files(
+    fed: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    location = Path(catalog.load_table((fed.namespace, SILVER.name)).location().removeprefix("file://"))
+    conflicting = AlwaysConflictingCatalog(fed, conflicts=8)  # commit_window's eight attempts
+    with pytest.raises(CommitNotLandedError):
+        Offloader(fed, warm, lambda: conflicting).offload(SILVER, START, START + M15, run_id="conflicts")
+    assert not list(location.rglob("*.parquet")), "files of a commit that did not land are removed"
+    assert read_ledger(catalog.load_table((fed.namespace, SILVER.name))).watermark is None
