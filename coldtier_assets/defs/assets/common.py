@@ -17,8 +17,6 @@ from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
 from coldtier_assets.tables import TableSpec
 
-#: Backfills copy many windows per run: at most this many partitions per run.
-
 #: Run tag (``true``) that lets a run replace cold windows the purge guard would refuse to shrink.
 FORCE_TAG = "coldtier/force"
 
