@@ -32,11 +32,15 @@ class NullViolationError(ColdtierError):
 
 
 class WarmDataPurgedError(ColdtierError):
-    """The warm window is empty but the cold tier holds rows for it: refusing to delete them."""
+    """A re-copy would shrink a cold window (warm holds fewer rows, or retention dropped the day): refused."""
 
 
 class CommitError(ColdtierError):
-    """An Iceberg commit could not be completed after all retries; nothing was committed."""
+    """An Iceberg commit could not be completed; whether it landed is not known (files are kept)."""
+
+
+class CommitNotLandedError(CommitError):
+    """Every commit attempt was refused and fresh metadata proves the commit is absent: safe to clean up."""
 
 
 class DdlError(ColdtierError):

@@ -67,6 +67,13 @@ def offload(
     table: Annotated[list[str], typer.Option(help="table(s) to copy (default: all)")] = [],  # noqa: B006
     start: Annotated[str, typer.Option(help="first window start (ISO 8601, UTC)")] = "",
     end: Annotated[str, typer.Option(help="last window end (ISO 8601, UTC)")] = "",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="replace cold windows even where ClickHouse now holds fewer rows or retention dropped the day",
+        ),
+    ] = False,
 ) -> None:
     """Copy windows [start, end) of tables outside Dagster (same core, same exactly-once commits)."""
     from coldtier_assets.offload.pipeline import Offloader
@@ -75,7 +82,7 @@ def offload(
     first, last = parse_time(start), parse_time(end)
     settings = cli_settings()
     specs = [get_table(name) for name in table] if table else list(TABLES)
-    offloader = Offloader(settings, warm_tier(settings), lambda: open_catalog(settings))
+    offloader = Offloader(settings, warm_tier(settings), lambda: open_catalog(settings), force=force)
     for spec in specs:
         report = offloader.offload(spec, first, last, run_id="cli")
         console.print(

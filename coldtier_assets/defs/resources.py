@@ -79,6 +79,6 @@ class ColdtierResource(dg.ConfigurableResource):
         """A fresh catalog connection (one per thread)."""
         return open_catalog(self.settings)
 
-    def offloader(self) -> Offloader:
-        """The offload core wired to this resource."""
-        return Offloader(self.settings, self.warm, self.catalog)
+    def offloader(self, force: bool = False) -> Offloader:
+        """The offload core wired to this resource (``force``: bypass the purge guard)."""
+        return Offloader(self.settings, self.warm, self.catalog, force=force)

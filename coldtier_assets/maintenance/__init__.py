@@ -11,4 +11,5 @@ One module per job:
 * :mod:`.audit` — rows and checksum of the table before and after maintenance.
 * :mod:`.runner` — compact → expire → remove orphans → audit, per table, logged.
 * :mod:`.retention` — drop ClickHouse day partitions only when the cold tier verifiably holds them.
+* :mod:`.holding` — move a verified day aside, re-verify it by checksum, then drop it (or move it back).
 """

@@ -5,8 +5,9 @@ manifest list, every manifest those lists name, every data or delete file live i
 manifests (an entry marked deleted is not needed to read any snapshot), and statistics files. The
 files are listed **before** the metadata is loaded, so a file committed in between is seen as
 referenced. A file is deleted only when it is unreferenced **and** older than ``orphan_min_age``
-(default three days): a commit in flight has written its data files and manifests but not yet
-swapped the metadata pointer, and the age guard keeps those files.
+(default three days, and never less than 24 hours whatever the configuration says): a commit in
+flight has written its data files and manifests but not yet swapped the metadata pointer, and the
+age guard keeps those files.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 
 from coldtier_assets.errors import ColdtierError
-from coldtier_assets.maintenance.policy import MaintenancePolicy
+from coldtier_assets.maintenance.policy import MaintenancePolicy, orphan_age_problem
 from coldtier_assets.offload.windows import utc
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ def remove_orphan_files(
 ) -> OrphanResult:
     """Delete unreferenced files older than the policy's ``orphan_min_age`` under the table location."""
     policy = policy or MaintenancePolicy()
+    if (problem := orphan_age_problem(policy.orphan_min_age)) is not None:  # also if the policy was altered
+        raise OrphanRemovalError(problem)
     table = catalog.load_table(identifier)
     stored = list_table_files(table)  # list first ...
     table = catalog.load_table(identifier)  # ... then read what is referenced, as of now

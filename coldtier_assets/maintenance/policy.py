@@ -6,6 +6,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 MIB = 1024 * 1024
+#: Orphan removal never deletes a file younger than this, whatever the configuration says: a file
+#: that young may belong to a commit in flight or to one whose outcome is not yet known.
+ORPHAN_MIN_AGE_FLOOR = timedelta(hours=24)
+
+
+def orphan_age_problem(age: timedelta) -> str | None:
+    """Why ``age`` is refused as the orphan-removal minimum age (``None`` when it is allowed)."""
+    if age >= ORPHAN_MIN_AGE_FLOOR:
+        return None
+    return (
+        f"orphan-file removal refuses a minimum age of {describe_age(age)}: it must be at least "
+        f"{describe_age(ORPHAN_MIN_AGE_FLOOR)}, because younger unreferenced files may belong to a commit "
+        "in flight or to one whose outcome is unknown"
+    )
 
 
 @dataclass(frozen=True)
@@ -18,8 +32,8 @@ class MaintenancePolicy:
     * Expiry removes snapshots older than ``snapshot_max_age`` but always keeps the newest
       ``min_snapshots_to_keep`` snapshots of the main branch, the current one, and the chain down to
       the newest snapshot carrying the ledger.
-    * Orphan removal only deletes unreferenced files older than ``orphan_min_age``, so files of a
-      commit still in flight survive.
+    * Orphan removal only deletes unreferenced files older than ``orphan_min_age`` (never less
+      than 24 hours), so files of a commit still in flight or of unknown outcome survive.
     """
 
     target_file_size_bytes: int = 128 * MIB
@@ -38,6 +52,8 @@ class MaintenancePolicy:
             raise ValueError(f"min_snapshots_to_keep must be >= 1, got {self.min_snapshots_to_keep}")
         if self.snapshot_max_age < timedelta(0) or self.orphan_min_age < timedelta(0):
             raise ValueError("snapshot_max_age and orphan_min_age must not be negative")
+        if (problem := orphan_age_problem(self.orphan_min_age)) is not None:
+            raise ValueError(problem)
         if self.max_commit_attempts < 1:
             raise ValueError(f"max_commit_attempts must be >= 1, got {self.max_commit_attempts}")
 

@@ -9,8 +9,11 @@ Gold table), every window of the day is in that table's cold ledger and
 :func:`~coldtier_assets.offload.verify.verify_windows` finds warm and cold equal (row count and
 checksum). A window already purged from the warm side but present in the cold tier also passes.
 Otherwise the day is kept everywhere, and each decision says which table and window stopped it.
-Right before a drop, the day's warm rows are counted again (in the same warm session as the drop);
-a day that changed since it was verified (late trades) is kept.
+A verified partition is not dropped in place: it is moved aside into a holding table, its rows are
+verified once more against the cold figures (count and checksum, see
+:mod:`~coldtier_assets.maintenance.holding`), and only then is the holding table dropped; rows
+inserted after the first verification are either moved back (the day is kept) or, inserted after
+the move, stay in the live table.
 
 Each decision is written to the ``maintenance_audit_log`` (action ``retention``), except in a dry run.
 """
@@ -20,16 +23,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyiceberg.catalog import Catalog
+from pyiceberg.schema import Schema
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.maintenance import holding
 from coldtier_assets.maintenance.audit_log import AuditRow, Outcome, write_audit_row
-from coldtier_assets.offload.source import sql_time
 from coldtier_assets.offload.verify import Verdict, verify_windows
 from coldtier_assets.offload.windows import Window, split_windows, utc
 from coldtier_assets.redact import redact
@@ -101,11 +106,15 @@ def partitioned_tables() -> list[TableSpec]:
 
 
 def day_partitions(warm: WarmTier, tables: list[TableSpec]) -> list[DayPartition]:
-    """Active day partitions of the given warm tables, from ``system.parts``."""
+    """Day partitions of the given warm tables that hold rows, from ``system.parts``.
+
+    Empty active parts are skipped: moving a partition aside leaves one behind until ClickHouse
+    cleans it up.
+    """
     names = [spec.name for spec in tables]
     rows = warm.rows(
         "SELECT table, partition_id, sum(rows), sum(bytes_on_disk), count() FROM system.parts "
-        "WHERE database = currentDatabase() AND active AND table IN {names:Array(String)} "
+        "WHERE database = currentDatabase() AND active AND rows > 0 AND table IN {names:Array(String)} "
         "GROUP BY table, partition_id ORDER BY partition_id, table",
         {"names": names},
     )
@@ -139,10 +148,11 @@ def _tables_holding(partitions: list[DayPartition]) -> list[TableSpec]:
 
 @dataclass
 class Verification:
-    """What verification found: blockers per day, and the verified warm rows per (table, day)."""
+    """What verification found: blockers per day, the cold figures per (table, day) and window."""
 
     blockers: dict[date, list[Blocker]]
-    warm_rows: dict[tuple[str, date], int]
+    cold: dict[tuple[str, date], dict[Window, holding.Figures]]
+    schemas: dict[str, Schema]
 
 
 def find_blockers(
@@ -153,7 +163,7 @@ def find_blockers(
     for day, specs in days.items():
         for spec in specs:
             days_by_table[spec.name].append(day)
-    result = Verification(blockers={day: [] for day in days}, warm_rows=defaultdict(int))
+    result = Verification(blockers={day: [] for day in days}, cold=defaultdict(dict), schemas={})
     for spec in TABLES:
         table_days = sorted(days_by_table.get(spec.name, []))
         if not table_days:
@@ -168,6 +178,7 @@ def find_blockers(
             table = catalog.load_table((settings.namespace, spec.name))
             with warm.session():  # one warm session for the table's few queries
                 checks = verify_windows(settings, warm, table, spec, windows)
+            result.schemas[spec.name] = table.schema()
         except Exception as error:
             for day in table_days:
                 result.blockers[day].append(
@@ -176,7 +187,7 @@ def find_blockers(
             continue
         for check in checks:
             day = check.window.start.date()
-            result.warm_rows[(spec.name, day)] += check.warm_rows
+            result.cold[(spec.name, day)][check.window] = (check.cold_rows, check.cold_checksum)
             if check.verdict not in SAFE_VERDICTS:
                 detail = (
                     f"{check.verdict.value} (warm {check.warm_rows} rows {check.warm_checksum:016x}, "
@@ -184,17 +195,6 @@ def find_blockers(
                 )
                 result.blockers[day].append(Blocker(spec.name, check.window, detail))
     return result
-
-
-def _warm_rows(warm: WarmTier, spec: TableSpec, day: date) -> int:
-    """Rows of the warm day now, counted as verification counts them (FINAL: each key once)."""
-    window = _day_window(day)
-    column = f"`{spec.time_column}`"
-    rows = warm.rows(
-        f"SELECT count() FROM `{spec.name}` FINAL "
-        f"WHERE {column} >= {sql_time(window.start)} AND {column} < {sql_time(window.end)}"
-    )
-    return int(str(rows[0][0]))
 
 
 def _describe(blockers: list[Blocker], limit: int = 5) -> str:
@@ -210,17 +210,22 @@ def apply_retention(
     retention_days: int,
     now: datetime | None = None,
     dry_run: bool = False,
+    on_verified: Callable[[DayPartition], None] | None = None,
 ) -> list[RetentionDecision]:
     """Drop the warm days older than ``retention_days`` that the cold tier verifiably holds.
 
     A day qualifies when it ended at least ``retention_days`` days before ``now``. Returns one
     decision per ClickHouse day partition considered (dropped, kept and why, or, in a dry run, what
-    would happen); writes one audit-log row per decision unless ``dry_run``.
+    would happen); writes one audit-log row per decision unless ``dry_run``. ``on_verified`` is
+    called for each partition between its verification and its move aside (a test hook).
     """
     if retention_days < 1:
         raise RetentionError(f"retention_days must be at least 1, got {retention_days}")
     now = utc(now or datetime.now(UTC))
     cutoff = now - timedelta(days=retention_days)
+    if not dry_run:
+        with warm.session():
+            holding.restore_leftovers(warm, [spec.name for spec in partitioned_tables()])
     old = [p for p in day_partitions(warm, partitioned_tables()) if _day_window(p.day).end <= cutoff]
     by_day: dict[date, list[DayPartition]] = defaultdict(list)
     for partition in old:
@@ -233,8 +238,9 @@ def apply_retention(
         day_blockers = tuple(verification.blockers[day])
         for partition in by_day[day]:
             started, clock = datetime.now(UTC), time.monotonic()
-            verified_rows = verification.warm_rows.get((partition.table, day), 0)
-            decision = _decide(warm, partition, day_blockers, verified_rows, dry_run)
+            if on_verified is not None and not day_blockers and not dry_run:
+                on_verified(partition)
+            decision = _decide(warm, partition, day_blockers, verification, dry_run)
             decisions.append(decision)
             if not dry_run:
                 _log(settings, decision, started, time.monotonic() - clock)
@@ -242,7 +248,11 @@ def apply_retention(
 
 
 def _decide(
-    warm: WarmTier, partition: DayPartition, blockers: tuple[Blocker, ...], verified_rows: int, dry_run: bool
+    warm: WarmTier,
+    partition: DayPartition,
+    blockers: tuple[Blocker, ...],
+    verification: Verification,
+    dry_run: bool,
 ) -> RetentionDecision:
     common: dict[str, Any] = {
         "table": partition.table,
@@ -261,20 +271,25 @@ def _decide(
         return RetentionDecision(
             drop=True, dropped=False, reason=f"dry run: would drop: {verified}", **common
         )
-    spec = get_table(partition.table)
     try:
-        with warm.session():  # recount and drop back to back (embedded: no other process in between)
-            rows_now = _warm_rows(warm, spec, partition.day)
-            if rows_now != verified_rows:
-                late = Blocker(partition.table, None, f"{rows_now} rows now, {verified_rows} when verified")
-                reason = f"kept {partition.day}: changed since verification: {late}"
-                return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=(late,), **common)
-            warm.command(f"ALTER TABLE `{partition.table}` DROP PARTITION ID '{partition.partition_id}'")
+        changed = _drop_via_holding(warm, partition, verification)
     except Exception as error:
         reason = redact(f"drop of {partition.day} failed: {type(error).__name__}: {error}")
         return RetentionDecision(drop=True, dropped=False, reason=reason, **common)
+    if changed:
+        reason = f"kept {partition.day}: changed since verification: {_describe(changed)}"
+        return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=tuple(changed), **common)
     log.info("dropped warm day %s of %s (%d rows)", partition.day, partition.table, partition.rows)
     return RetentionDecision(drop=True, dropped=True, reason=f"dropped: {verified}", **common)
+
+
+def _drop_via_holding(warm: WarmTier, partition: DayPartition, verification: Verification) -> list[Blocker]:
+    """Move the partition aside, re-verify it against cold, then drop it or move it back (blockers)."""
+    spec = get_table(partition.table)
+    cold = verification.cold[(spec.name, partition.day)]
+    schema = verification.schemas[spec.name]
+    changed = holding.drop_verified(warm, spec, partition.partition_id, schema, cold)
+    return [Blocker(spec.name, window, text) for window, text in changed]
 
 
 def _log(settings: Settings, decision: RetentionDecision, started: datetime, seconds: float) -> None:

@@ -12,16 +12,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import reduce
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import AlwaysFalse, Or
 from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
-from coldtier_assets.errors import WarmDataPurgedError
+from coldtier_assets.errors import CommitNotLandedError, WarmDataPurgedError
 from coldtier_assets.offload.datafiles import DataFileWriter
-from coldtier_assets.offload.sink import PREFIX, commit_window, read_ledger, window_filter
+from coldtier_assets.offload.purge_guard import purge_guard
+from coldtier_assets.offload.sink import PREFIX, commit_window, read_ledger
 from coldtier_assets.offload.source import (
     ROW_HASH_COLUMN,
     SourceTable,
@@ -36,6 +35,18 @@ from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TableSpec
 
 log = logging.getLogger(__name__)
+
+
+def _keep_files_of_unknown_commit(spec: TableSpec, window: Window, writer: DataFileWriter) -> None:
+    """The commit may have landed (lost reply, run terminated mid-commit): its files must stay."""
+    log.warning(
+        "%s %s: commit outcome unknown; keeping its %d data file(s) (a re-run resolves the window, "
+        "orphan-file removal reclaims them once unreferenced and old enough): %s",
+        spec.name,
+        window,
+        len(writer.files),
+        ", ".join(file.file_path for file in writer.files),
+    )
 
 
 @dataclass(frozen=True)
@@ -85,10 +96,19 @@ class OffloadReport:
 class Offloader:
     """Copies windows of the registry's tables from the warm tier to the cold tier."""
 
-    def __init__(self, settings: Settings, warm: WarmTier, catalog_factory: Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        warm: WarmTier,
+        catalog_factory: Callable[[], Catalog],
+        *,
+        force: bool = False,
+    ) -> None:
+        """``force`` replaces cold windows even where the warm tier now holds fewer rows (the purge guard)."""
         self.settings = settings
         self.warm = warm
         self.catalog_factory = catalog_factory
+        self.force = force
 
     def identifier(self, spec: TableSpec) -> tuple[str, str]:
         """The catalog identifier of a table's cold twin."""
@@ -116,14 +136,19 @@ class Offloader:
                 )
                 empty_run.clear()
 
-        self._refuse_if_cold_has_rows(
-            table, spec, [w for w, n in zip(windows, counts, strict=True) if n == 0]
-        )
+        guard = purge_guard(table, spec, windows, self.settings.catalog_uri, force=self.force)
+        guard.check(zip(windows, counts, strict=True))  # counts are upper bounds: refuse early
         for window, expected in zip(windows, counts, strict=True):
             started = time.monotonic()
             writer, rows, checksum = (
                 self._write(table, source, window, expected) if expected else (None, 0, 0)
             )
+            try:
+                guard.check([(window, rows)])  # the rows actually read (the window may have emptied)
+            except WarmDataPurgedError:
+                if writer is not None:
+                    writer.discard()  # never committed
+                raise
             if rows == 0:
                 empty_run.append(window)
                 continue
@@ -131,8 +156,11 @@ class Offloader:
             flush_empty()
             try:
                 result = self._commit(catalog, spec, window, writer, rows, checksum, run_id, started)
+            except CommitNotLandedError:
+                writer.discard()  # known not to have landed: nothing references the files
+                raise
             except BaseException:
-                writer.discard()
+                _keep_files_of_unknown_commit(spec, window, writer)
                 raise
             report.results.append(result)
         flush_empty()
@@ -169,29 +197,6 @@ class Offloader:
                 writer.discard()
                 raise
         return writer, rows, checksum
-
-    def _refuse_if_cold_has_rows(self, table: Table, spec: TableSpec, empty_windows: list[Window]) -> None:
-        """An empty warm window must not wipe cold rows (the warm day may have been purged)."""
-        runs: list[Window] = []
-        for window in empty_windows:
-            if runs and runs[-1].end == window.start:
-                runs[-1] = Window(runs[-1].start, window.end)
-            else:
-                runs.append(window)
-        if not runs:
-            return
-        row_filter = reduce(Or, (window_filter(spec.time_column, run) for run in runs), AlwaysFalse())
-        scan = table.scan(row_filter=row_filter, selected_fields=(spec.time_column,))
-        if not any(True for _ in scan.plan_files()):
-            return
-        times = scan.to_arrow().column(spec.time_column)
-        if len(times):
-            first = min(times.to_pylist())
-            raise WarmDataPurgedError(
-                f"{spec.name}: ClickHouse has no rows in the window of {first} but the cold tier has "
-                f"{len(times)} row(s) in empty warm windows; the warm data was purged or deleted — refusing to "
-                "delete the cold copy"
-            )
 
     def _commit(
         self,

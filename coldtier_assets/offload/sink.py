@@ -23,7 +23,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.snapshots import Snapshot
 
-from coldtier_assets.errors import CommitError
+from coldtier_assets.errors import CommitError, CommitNotLandedError
 from coldtier_assets.offload.windows import Ledger, Window
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,20 @@ def commit_window(
     *,
     max_attempts: int = 8,
 ) -> CommitOutcome:
-    """Replace the window's rows with ``files`` in one atomic commit, retrying conflicts."""
+    """Replace the window's rows with ``files`` in one atomic commit, retrying conflicts.
+
+    Raises :class:`CommitNotLandedError` only when the commit is known not to have landed (every
+    attempt was a definite conflict and fresh metadata lacks the commit id); any other failure —
+    :class:`CommitError` or whatever escapes — leaves the outcome unknown.
+    """
     files = list(files)
     commit_id = str(uuid.uuid4())
     last_error: Exception | None = None
+    unknown = False  # an attempt may have landed: never report "not landed" after one
     for attempt in range(1, max_attempts + 1):
         table = catalog.load_table(identifier)
+        if unknown and (landed := _find_commit(table, commit_id)) is not None:
+            return CommitOutcome(landed.snapshot_id, attempt - 1, read_ledger(table))
         ledger = read_ledger(table).add(window)
         properties = {
             **summary,
@@ -126,7 +134,7 @@ def commit_window(
             last_error = error
             log.info("commit conflict on %s %s (attempt %d): %s", identifier, window, attempt, error)
         except Exception as error:  # outcome unknown (e.g. connection lost): look for our commit id
-            last_error = error
+            last_error, unknown = error, True
             log.warning("commit outcome unknown on %s %s: %s", identifier, window, error)
             try:
                 landed = _find_commit(catalog.load_table(identifier), commit_id)
@@ -135,6 +143,9 @@ def commit_window(
             if landed is not None:
                 return CommitOutcome(landed.snapshot_id, attempt, ledger)
         time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
-    raise CommitError(
+    message = (
         f"could not commit {window} to {'.'.join(identifier)} after {max_attempts} attempts: {last_error}"
     )
+    if not unknown and _find_commit(catalog.load_table(identifier), commit_id) is None:
+        raise CommitNotLandedError(message)  # every attempt a definite conflict, and fresh metadata agrees
+    raise CommitError(message + " (the commit may have landed; its data files are kept)")

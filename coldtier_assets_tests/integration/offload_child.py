@@ -3,7 +3,10 @@
 Modes: ``plain`` copies the windows; ``kill-before-commit`` writes the window's data files and
 SIGKILLs itself right before the catalog commit; ``kill-after-commit`` SIGKILLs itself right
 after the commit landed; ``dagster-kill-after-commit`` does the latter inside a Dagster run (on the
-instance in $DAGSTER_HOME), so the commit exists but Dagster never records the materialization.
+instance in $DAGSTER_HOME), so the commit exists but Dagster never records the materialization;
+``dagster-hold-after-commit-sql`` runs the Dagster job and, right after the catalog committed the
+target table's first window (the SQL is done, the reply not yet back to the offload), creates the
+file named by $COLDTIER_TEST_HOLD_MARKER and waits there until a signal terminates the run.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from pyiceberg.catalog.sql import SqlCatalog
 
 import coldtier_assets.offload.pipeline as pipeline
 from coldtier_assets.config import load_settings
@@ -36,10 +43,28 @@ def _install(mode: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return outcome
 
+    if mode == "dagster-hold-after-commit-sql":
+        _hold_after_commit_sql(sys.argv[2])
     if mode == "kill-before-commit":
         pipeline.commit_window = before  # type: ignore[assignment]
     elif "kill-after-commit" in mode:
         pipeline.commit_window = after  # type: ignore[assignment]
+
+
+def _hold_after_commit_sql(target: str) -> None:
+    """Make the real catalog commit, then hold (once, for ``target``) until the process is signalled."""
+    original = SqlCatalog.commit_table
+
+    def commit_then_hold(self: SqlCatalog, table: Any, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, table, *args, **kwargs)
+        marker = Path(os.environ["COLDTIER_TEST_HOLD_MARKER"])
+        if table.name()[-1] == target and not marker.exists():
+            marker.touch()
+            while True:  # the commit landed; the run is terminated here, before the reply returns
+                time.sleep(0.05)
+        return response
+
+    SqlCatalog.commit_table = commit_then_hold  # type: ignore[method-assign]
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
 from coldtier_assets.tables import TableSpec
 
-#: Backfills copy many windows per run: at most this many partitions per run.
+#: Run tag (``true``) that lets a run replace cold windows the purge guard would refuse to shrink.
+FORCE_TAG = "coldtier/force"
 
 LAYER_DESCRIPTIONS = {
     "bronze": "each exchange's native trade fields, as received",
@@ -134,7 +135,10 @@ def materialize_table(
                 description=f"{spec.name} waits for its upstream tables: " + "; ".join(problems),
                 allow_retries=False,
             )
-        report = coldtier.offloader().offload(spec, span.start, span.end, run_id=context.run.run_id)
+        force = context.run.tags.get(FORCE_TAG, "").lower() == "true"  # the operator really means it
+        report = coldtier.offloader(force=force).offload(
+            spec, span.start, span.end, run_id=context.run.run_id
+        )
         table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
         context.log.info(
             f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
