@@ -9,19 +9,28 @@ import typer
 
 from coldtier_assets.cli.common import cli_settings, console, errors, warm_tier
 from coldtier_assets.cli.output import render_audit_rows, render_retention
+from coldtier_assets.maintenance.policy import DEFAULT_POLICY, MIB
+
+_DAY = timedelta(days=1)
 
 
 def maintain(
     table: Annotated[list[str], typer.Option(help="cold table(s) to maintain (default: all)")] = [],  # noqa: B006
-    target_file_mb: Annotated[int, typer.Option(help="compaction target file size (MB)")] = 128,
-    snapshot_days: Annotated[float, typer.Option(help="expire snapshots older than this (days)")] = 7.0,
-    keep_snapshots: Annotated[int, typer.Option(help="always keep this many newest snapshots")] = 5,
+    target_file_mb: Annotated[int, typer.Option(help="compaction target file size (MB)")] = (
+        DEFAULT_POLICY.target_file_size_bytes // MIB
+    ),
+    snapshot_days: Annotated[float, typer.Option(help="expire snapshots older than this (days)")] = (
+        DEFAULT_POLICY.snapshot_max_age / _DAY
+    ),
+    keep_snapshots: Annotated[int, typer.Option(help="always keep this many newest snapshots")] = (
+        DEFAULT_POLICY.min_snapshots_to_keep
+    ),
     orphan_days: Annotated[
         float, typer.Option(help="remove unreferenced files older than this (days)")
-    ] = 3.0,
+    ] = DEFAULT_POLICY.orphan_min_age / _DAY,
 ) -> None:
     """Compact small files, expire old snapshots, remove orphan files and audit rows, per cold table."""
-    from coldtier_assets.maintenance.policy import MIB, MaintenancePolicy
+    from coldtier_assets.maintenance.policy import MaintenancePolicy
     from coldtier_assets.maintenance.runner import run_maintenance
     from coldtier_assets.resources.iceberg import open_catalog
     from coldtier_assets.tables import get_table

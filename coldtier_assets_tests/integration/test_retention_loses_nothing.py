@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from coldtier_assets.maintenance.holding import holding_table, move_aside
@@ -147,10 +146,8 @@ def test_orphan_removal_refuses_an_age_below_24_hours_whatever_the_configuration
         )
     assert stray.exists()
 
-    from coldtier_assets.cli.maintenance import register
+    from coldtier_assets.cli.main import app
 
-    app = typer.Typer()
-    register(app)
     refused = CliRunner().invoke(app, ["maintain", "--table", BINANCE.name, "--orphan-days", "0.5"])
     assert refused.exit_code == 2 and "refuses" in refused.output, refused.output
     assert stray.exists()
