@@ -76,7 +76,8 @@ def commit_the_old_way(env: Coldtier, spec: TableSpec, window: Window) -> None:
         LEDGER_KEY: ledger.encode(),
     }
     with table.transaction() as transaction:
-        transaction.remove_properties(LEDGER_KEY)
+        if LEDGER_KEY in table.metadata.properties:
+            transaction.remove_properties(LEDGER_KEY)
         transaction.overwrite(
             rows, overwrite_filter=window_filter(spec.time_column, window), snapshot_properties=properties
         )
