@@ -13,6 +13,7 @@ from pyiceberg.table import Table
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.offload.sink import COMMIT_ID_KEY, LEDGER_KEY, PREFIX, read_ledger, window_filter
 from coldtier_assets.offload.source import sql_time
 from coldtier_assets.offload.windows import Window, split_windows
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -56,6 +57,30 @@ def make_coldtier(coldtier_env: dict[str, str]) -> Coldtier:
     catalog = open_catalog(settings)
     init_all(warm, catalog, settings.namespace)
     return Coldtier(settings, warm, catalog)
+
+
+def commit_the_old_way(env: Coldtier, spec: TableSpec, window: Window) -> None:
+    """Commit ``window`` as the previous version did: ledger only in the snapshot summary, no property.
+
+    The window's rows are re-committed from the cold table itself (delete + append in one commit),
+    and the property is removed in the same commit, so the table looks exactly like one written by
+    the old version: the newest coldtier summary carries the whole ledger.
+    """
+    table = env.table(spec)
+    ledger = read_ledger(table).add(window)
+    rows = table.scan(row_filter=window_filter(spec.time_column, window)).to_arrow()
+    properties = {
+        PREFIX + "window-start": window.start.isoformat(),
+        PREFIX + "window-end": window.end.isoformat(),
+        COMMIT_ID_KEY: "old-version",
+        LEDGER_KEY: ledger.encode(),
+    }
+    with table.transaction() as transaction:
+        if LEDGER_KEY in table.metadata.properties:
+            transaction.remove_properties(LEDGER_KEY)
+        transaction.overwrite(
+            rows, overwrite_filter=window_filter(spec.time_column, window), snapshot_properties=properties
+        )
 
 
 def feed_windows(start: datetime = FEED_START, end: datetime = FEED_END) -> list[Window]:

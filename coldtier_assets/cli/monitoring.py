@@ -34,7 +34,7 @@ def query(
         OutputFormat, typer.Option("--format", help="table (rich) or csv")
     ] = OutputFormat.table,
 ) -> None:
-    """Federated, read-only SQL: cold rows below each table's watermark, warm rows from it — never both."""
+    """Federated, read-only SQL: each table's committed ranges from cold, the rest from warm — never both."""
     from coldtier_assets.federated.query import federated_query
     from coldtier_assets.resources.iceberg import open_catalog
 

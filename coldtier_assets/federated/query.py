@@ -1,4 +1,4 @@
-"""Federated SQL over both tiers: cold rows below each table's watermark, warm rows above it.
+"""Federated SQL over both tiers: each table's committed ranges from cold, everything else from warm.
 
 The user's SQL names logical tables by their registry names (``silver_trades``,
 ``gold_ohlcv_1h``, ``bronze_trades_binance``, …). Each one it mentions becomes a common table
@@ -7,16 +7,19 @@ expression of the same name, so the query itself is left untouched::
     WITH `silver_trades` AS (
         SELECT <columns cast to the warm types> FROM icebergLocal('<location>', SETTINGS
                iceberg_metadata_file_path = '<the catalog's current metadata file>')
-        WHERE trade_time >= <first committed window> AND trade_time < <watermark>
+        WHERE (trade_time >= <range 1 start> AND trade_time < <range 1 end>) OR (<range 2>) …
         UNION ALL
         SELECT <columns> FROM `default`.`silver_trades` FINAL
-        WHERE trade_time < <first committed window> OR trade_time >= <watermark>
+        WHERE NOT ((trade_time >= <range 1 start> AND trade_time < <range 1 end>) OR (<range 2>) …)
     )
     <the user's query>
 
+* The ranges are the table's ledger of committed windows, **all** of them: a window that never
+  made it to the cold tier (a gap) is read from the warm tier, and a committed range past a gap is
+  read from the cold tier (its warm days may be dropped already).
 * A row comes from one tier only: the cold side and the warm side have complementary time
-  predicates, so a trade at exactly the watermark is read once (from the warm tier).
-* The cold side reads the metadata file the watermark was read from, so data and watermark come
+  predicates, so a trade at exactly a range's end is read once (from the warm tier).
+* The cold side reads the metadata file the ledger was read from, so data and ledger come
   from the same commit even while an offload commits concurrently.
 * Gold tables are views in ClickHouse (no ``FINAL``); Bronze and Silver are ReplacingMergeTree
   tables read with ``FINAL``, so resent trades count once — as the offload copies them.
@@ -55,7 +58,7 @@ from coldtier_assets.federated.readonly import (
     refuse_outfile,
     refuse_table_functions,
 )
-from coldtier_assets.offload.cold_engine import iceberg_table_function
+from coldtier_assets.offload.cold_engine import committed_table_function
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import sql_time
 from coldtier_assets.redact import redact
@@ -169,12 +172,16 @@ def parse_query(sql: str) -> ParsedQuery:
 
 @dataclass(frozen=True)
 class ColdSide:
-    """The committed cold range of a table and how ClickHouse reads it."""
+    """The committed cold ranges of a table and how ClickHouse reads it."""
 
     table_function: str  # icebergLocal('…', SETTINGS iceberg_metadata_file_path = '…')
-    start: str  # ISO 8601: start of the first committed window
-    watermark: str  # ISO 8601: end of the contiguous committed run (the table's watermark)
+    ranges: tuple[tuple[str, str], ...]  # ISO 8601 [start, end) of every committed range
     columns: tuple[str, ...]  # the cold table's column names
+
+    @property
+    def watermark(self) -> str:
+        """End of the first committed range (the table's watermark)."""
+        return self.ranges[0][1]
 
 
 @dataclass(frozen=True)
@@ -208,22 +215,17 @@ class FederatedPlan:
                 TablePlan(
                     table["name"],
                     table["time_column"],
-                    ColdSide(**{**table["cold"], "columns": tuple(table["cold"]["columns"])})
+                    ColdSide(
+                        table["cold"]["table_function"],
+                        tuple((start, end) for start, end in table["cold"]["ranges"]),
+                        tuple(table["cold"]["columns"]),
+                    )
                     if table["cold"]
                     else None,
                 )
                 for table in raw["tables"]
             ),
         )
-
-
-def _pinned_table_function(location: str, metadata_location: str) -> str:
-    """The Iceberg table function, pinned to one metadata file (one commit) of the table."""
-    function = iceberg_table_function(location)
-    prefix = location.rstrip("/") + "/"
-    metadata = metadata_location[len(prefix) :] if metadata_location.startswith(prefix) else metadata_location
-    metadata = metadata.replace("\\", "\\\\").replace("'", "\\'")
-    return f"{function[:-1]}, SETTINGS iceberg_metadata_file_path = '{metadata}')"
 
 
 def plan_table(catalog: Catalog, namespace: str, name: str) -> TablePlan:
@@ -236,11 +238,12 @@ def plan_table(catalog: Catalog, namespace: str, name: str) -> TablePlan:
     ledger = read_ledger(table)
     if not ledger.ranges:
         return TablePlan(name, spec.time_column, None)
-    start, end = ledger.ranges[0]
     cold = ColdSide(
-        table_function=_pinned_table_function(table.location(), table.metadata_location),
-        start=datetime.fromtimestamp(start, UTC).isoformat(),
-        watermark=datetime.fromtimestamp(end, UTC).isoformat(),
+        table_function=committed_table_function(table),
+        ranges=tuple(
+            (datetime.fromtimestamp(start, UTC).isoformat(), datetime.fromtimestamp(end, UTC).isoformat())
+            for start, end in ledger.ranges
+        ),
         columns=tuple(field.name for field in table.schema().fields),
     )
     return TablePlan(name, spec.time_column, cold)
@@ -270,6 +273,15 @@ class WarmTable:
     final: bool  # ReplacingMergeTree: read with FINAL
 
 
+def _committed_predicate(time: str, ranges: Sequence[tuple[str, str]]) -> str:
+    """True for a time inside one of the committed ranges (false, never NULL, for a non-NULL time)."""
+    terms = [
+        f"({time} >= {sql_time(datetime.fromisoformat(start))} AND {time} < {sql_time(datetime.fromisoformat(end))})"
+        for start, end in ranges
+    ]
+    return " OR ".join(terms)
+
+
 def table_cte(plan: TablePlan, warm: WarmTable) -> str:
     """The common table expression that stands for one logical table."""
     time = _quote(plan.time_column)
@@ -277,21 +289,17 @@ def table_cte(plan: TablePlan, warm: WarmTable) -> str:
     if plan.cold is None:
         body = f"SELECT {', '.join(_quote(name) for name in warm.columns)} FROM {source}"
         return f"{_quote(plan.name)} AS (\n    {body}\n)"
-    low = sql_time(datetime.fromisoformat(plan.cold.start))
-    high = sql_time(datetime.fromisoformat(plan.cold.watermark))
+    committed = _committed_predicate(time, plan.cold.ranges)
     cold_columns, warm_columns = [], []
     for name, ch_type in warm.columns.items():
         if name in plan.cold.columns:  # cold types differ (String vs LowCardinality, precision…)
             cold_columns.append(f"CAST({_quote(name)} AS {ch_type}) AS {_quote(name)}")
             warm_columns.append(_quote(name))
-        else:  # a column ClickHouse has and the cold table not (yet): NULL below the watermark
+        else:  # a column ClickHouse has and the cold table not (yet): NULL in the committed ranges
             cold_columns.append(f"NULL AS {_quote(name)}")
             warm_columns.append(f"toNullable({_quote(name)}) AS {_quote(name)}")
-    cold_sql = (
-        f"SELECT {', '.join(cold_columns)} FROM {plan.cold.table_function} "
-        f"WHERE {time} >= {low} AND {time} < {high}"
-    )
-    warm_sql = f"SELECT {', '.join(warm_columns)} FROM {source} WHERE {time} < {low} OR {time} >= {high}"
+    cold_sql = f"SELECT {', '.join(cold_columns)} FROM {plan.cold.table_function} WHERE {committed}"
+    warm_sql = f"SELECT {', '.join(warm_columns)} FROM {source} WHERE NOT ({committed})"
     return f"{_quote(plan.name)} AS (\n    {cold_sql}\n    UNION ALL\n    {warm_sql}\n)"
 
 
@@ -436,7 +444,7 @@ _ERROR_SUFFIX = ".error.json"
 def federated_query(
     settings: Settings, warm: WarmTier, catalog: Catalog, sql: str, *, timeout_seconds: float | None = None
 ) -> pa.Table:
-    """Run ``sql`` over warm + cold (cold below each table's watermark, warm from it) as Arrow.
+    """Run ``sql`` over warm + cold (each table's committed ranges cold, the rest warm) as Arrow.
 
     Raises :class:`FederatedQueryError` (or :class:`UnknownTableError`) with a message about the
     user's SQL for anything ClickHouse or the planner rejects.

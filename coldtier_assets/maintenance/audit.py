@@ -22,7 +22,7 @@ from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
 from coldtier_assets.maintenance.compaction import MAINTENANCE_KEY
-from coldtier_assets.offload.cold_engine import cold_rows, iceberg_table_function
+from coldtier_assets.offload.cold_engine import cold_rows, committed_table_function
 from coldtier_assets.offload.sink import PREFIX, coldtier_property
 from coldtier_assets.offload.source import row_hash_expression, sql_time
 from coldtier_assets.offload.windows import Window
@@ -96,7 +96,7 @@ def fingerprints(
     ids = list(dict.fromkeys(snapshot_ids))
     if not ids:
         return {}
-    source = iceberg_table_function(table.location())
+    source = committed_table_function(table)
     row_hash = row_hash_expression(table.schema())
     where = _exclusion(spec.time_column, exclude)
     sql = " UNION ALL ".join(

@@ -5,8 +5,9 @@ small files are packed first-fit-decreasing into bins of at most the target size
 sorted and written as one file. The rewrite is verified before it is committed: the new files hold
 exactly the rows of the replaced ones (row count, then every value, compared after reading the new
 files back). The commit is **one** Iceberg ``overwrite`` snapshot that deletes exactly the replaced
-files and adds the new ones, and carries the table's ledger of committed windows forward
-(``coldtier.ledger``), so the newest snapshot still tells which windows are committed.
+files and adds the new ones. The ledger of committed windows is the ``coldtier.ledger`` table
+property, which every commit carries forward; on a table not yet migrated from the summary-only
+ledger, the compaction snapshot carries the summary ledger forward as the previous version did.
 
 Concurrency with window commits (an offload re-running a window of the same partition): the commit
 requires the main branch to be where it was planned (pyiceberg's ``AssertRefSnapshotId``), and
@@ -46,6 +47,7 @@ from coldtier_assets.offload.sink import (
     PREFIX,
     _without_internal_retries,
     coldtier_property,
+    has_ledger_property,
     newest_coldtier_snapshot,
 )
 
@@ -236,6 +238,9 @@ def _verify_rewrite(table: Table, plan: PartitionPlan, expected: pa.Table, new: 
 
 
 def _ledger_property(table: Table) -> str | None:
+    """The summary ledger to carry forward (none once the table property holds the ledger)."""
+    if has_ledger_property(table):
+        return None
     snapshot = newest_coldtier_snapshot(table)
     return coldtier_property(snapshot, LEDGER_KEY) if snapshot is not None else None
 
@@ -256,6 +261,8 @@ def _check_committed(table: Table, snapshot: Snapshot, label: str) -> None:
     before, after = parent.summary.get("total-records"), snapshot.summary.get("total-records")
     if before is not None and after is not None and before != after:
         raise CompactionError(f"{label}: committed compaction changed total-records from {before} to {after}")
+    if has_ledger_property(table):
+        return
     ledger = None
     ancestor: Snapshot | None = parent
     while ancestor is not None and ledger is None:

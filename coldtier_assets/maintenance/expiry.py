@@ -1,6 +1,9 @@
-"""Snapshot expiry that keeps the exactly-once ledger: old snapshots go, the ledger chain stays.
+"""Snapshot expiry that keeps the exactly-once ledger: old snapshots go, the ledger stays.
 
-Expired: snapshots older than ``snapshot_max_age``. Always kept: the newest
+The ledger lives in the ``coldtier.ledger`` table property, which expiry does not touch; a table
+still written the old way (ledger only in snapshot summaries) is migrated first
+(:func:`~coldtier_assets.offload.sink.migrate_ledger`); should that not apply, the rules below keep
+the summary chain. Expired: snapshots older than ``snapshot_max_age``. Always kept: the newest
 ``min_snapshots_to_keep`` snapshots of the main branch (the current one among them), every branch and
 tag head, snapshots the caller protects, and the whole chain from the current snapshot down to the
 newest snapshot carrying ``coldtier.ledger`` — :func:`~coldtier_assets.offload.sink.read_ledger`
@@ -30,7 +33,13 @@ from pyiceberg.table.snapshots import Snapshot
 
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance.policy import MaintenancePolicy
-from coldtier_assets.offload.sink import LEDGER_KEY, _without_internal_retries, coldtier_property, read_ledger
+from coldtier_assets.offload.sink import (
+    LEDGER_KEY,
+    _without_internal_retries,
+    coldtier_property,
+    migrate_ledger,
+    read_ledger,
+)
 from coldtier_assets.offload.windows import Ledger, utc
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,8 @@ def _ancestors(metadata: TableMetadata, removed: frozenset[int] = frozenset()) -
 
 def _ledger_of(metadata: TableMetadata, removed: frozenset[int] = frozenset()) -> Ledger:
     """What :func:`read_ledger` returns once ``removed`` snapshots are gone."""
+    if LEDGER_KEY in metadata.properties:
+        return Ledger.decode(metadata.properties[LEDGER_KEY])
     for snapshot in _ancestors(metadata, removed):
         text = coldtier_property(snapshot, LEDGER_KEY)
         if text is not None:
@@ -88,7 +99,7 @@ def plan_expiry(
     ancestors = _ancestors(metadata)
     chain: list[int] = []  # the chain read_ledger walks, down to the newest ledger carrier
     ledger_snapshot_id = None
-    for snapshot in ancestors:
+    for snapshot in ancestors if LEDGER_KEY not in metadata.properties else ():
         chain.append(snapshot.snapshot_id)
         if coldtier_property(snapshot, LEDGER_KEY) is not None:
             ledger_snapshot_id = snapshot.snapshot_id
@@ -117,6 +128,7 @@ def expire_snapshots(
     protect = tuple(protect)
     name = ".".join(identifier)
     last_error: Exception | None = None
+    migrate_ledger(catalog, identifier)
     for attempt in range(1, policy.max_commit_attempts + 1):
         table = catalog.load_table(identifier)
         before = len(table.metadata.snapshots)

@@ -11,6 +11,7 @@ from pyiceberg.table import Table
 
 from coldtier_assets.ddl import clickhouse_statements, iceberg_ddl
 from coldtier_assets.errors import SchemaDriftError
+from coldtier_assets.offload.sink import migrate_ledger
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES, TableSpec
 
@@ -64,6 +65,7 @@ def init_cold(catalog: Catalog, namespace: str) -> tuple[list[str], list[str]]:
         identifier = cold_identifier(namespace, spec)
         try:
             check_cold_schema(catalog.load_table(identifier), spec)
+            migrate_ledger(catalog, identifier)  # a table written before the ledger property
             existing.append(spec.name)
             continue
         except NoSuchTableError:

@@ -16,6 +16,8 @@ import sys
 import threading
 from urllib.parse import urlparse
 
+from pyiceberg.table import Table
+
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.redact import redact
@@ -63,6 +65,32 @@ def iceberg_table_function(location: str) -> str:
         key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
         return f"icebergS3('{url}', '{key}', '{secret}')" if key and secret else f"icebergS3('{url}')"
     raise ColdQueryError(f"ClickHouse cannot read a warehouse at {location!r} (file:// or s3:// only)")
+
+
+def relative_metadata_path(location: str, metadata_location: str) -> str:
+    """The metadata file's path relative to the table location, as ClickHouse's setting expects it.
+
+    Spark (Iceberg-Java) writes ``file:/path`` where pyiceberg writes ``file:///path``, so the two
+    are compared as parsed URIs, not as strings.
+    """
+    table, metadata = urlparse(location), urlparse(metadata_location)
+    same_store = (table.scheme or "file", table.netloc) == (metadata.scheme or "file", metadata.netloc)
+    prefix = table.path.rstrip("/") + "/"
+    if same_store and metadata.path.startswith(prefix):
+        return metadata.path[len(prefix) :]
+    return metadata_location
+
+
+def committed_table_function(table: Table) -> str:
+    """The table function pinned to the metadata file the catalog points to (the committed state).
+
+    Unpinned, ClickHouse reads the newest ``*.metadata.json`` in the folder, which may be a file a
+    losing or unknown-outcome commit left behind; every cold read goes through this function.
+    """
+    function = iceberg_table_function(table.location())
+    metadata = relative_metadata_path(table.location(), table.metadata_location)
+    metadata = metadata.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{function[:-1]}, SETTINGS iceberg_metadata_file_path = '{metadata}')"
 
 
 class ColdQueryWorker:

@@ -18,7 +18,7 @@ from coldtier_assets.config import Settings
 from coldtier_assets.ddl import DDL_DIR, render
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.offload.bootstrap import check_cold_schema
-from coldtier_assets.offload.cold_engine import iceberg_table_function
+from coldtier_assets.offload.cold_engine import committed_table_function
 from coldtier_assets.offload.source import check_source, sql_time
 from coldtier_assets.offload.verify import by_window, checksum_query
 from coldtier_assets.offload.windows import Window
@@ -31,7 +31,7 @@ def duplicate_key_sql(table: Table, spec: TableSpec, span: Window) -> str:
     keys = ", ".join(f"`{column}`" for column in spec.natural_key)
     column = f"`{spec.time_column}`"
     return (
-        f"SELECT count() - uniqExact({keys}) FROM {iceberg_table_function(table.location())} "
+        f"SELECT count() - uniqExact({keys}) FROM {committed_table_function(table)} "
         f"WHERE {column} >= {sql_time(span.start)} AND {column} < {sql_time(span.end)}"
     )
 
@@ -77,11 +77,9 @@ def candle_sqls(
     """SQL for per-window (rows, checksum) of candles derived from cold Silver, and of cold Gold."""
     gold_table = catalog.load_table((settings.namespace, gold.name))
     silver = catalog.load_table((settings.namespace, get_table("silver_trades").name))
-    derived_source = f"({derived_candles_sql(gold, iceberg_table_function(silver.location()))})"
+    derived_source = f"({derived_candles_sql(gold, committed_table_function(silver))})"
     derived_sql, length = checksum_query(gold_table.schema(), gold, derived_source, windows)
-    cold_sql, _ = checksum_query(
-        gold_table.schema(), gold, iceberg_table_function(gold_table.location()), windows
-    )
+    cold_sql, _ = checksum_query(gold_table.schema(), gold, committed_table_function(gold_table), windows)
     return derived_sql, cold_sql, length
 
 

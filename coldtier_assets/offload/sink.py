@@ -1,9 +1,17 @@
 """The Iceberg side of a window: write data files, then replace the window in one commit.
 
-A commit deletes the window's rows and appends the new files in **one** catalog commit, with the
-window, source row count, checksum, run id, a commit id and the table's ledger of committed
-windows in the snapshot summary. Conflicts are retried against fresh metadata (recomputing the
+A commit deletes the window's rows, appends the new files and sets the table property
+``coldtier.ledger`` (the merged ranges of committed windows) in **one** catalog commit (one
+metadata file). Table properties survive other engines' commits and snapshot expiry (Spark's
+``rewrite_data_files``, ``expire_snapshots(retain_last => 1)``, a foreign ``INSERT``), which
+snapshot summaries do not. The snapshot summaries stay the audit trail: window, source row count,
+checksum, run id and a commit id. Conflicts are retried against fresh metadata (recomputing the
 ledger); an unknown outcome is resolved by looking for the commit id in the table's snapshots.
+
+Tables written before the property existed kept the ledger only in snapshot summaries:
+:func:`read_ledger` falls back to the newest one. The first coldtier touch writes the property:
+``init`` and snapshot expiry through :func:`migrate_ledger` (a commit of its own), an offload
+through its first window commit (the summary ledger plus the window, atomically with the data).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, Le
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update import AssertRefSnapshotId, SetPropertiesUpdate
 
 from coldtier_assets.errors import CommitError, CommitNotLandedError
 from coldtier_assets.offload.windows import Ledger, Window
@@ -57,10 +66,51 @@ def newest_coldtier_snapshot(table: Table) -> Snapshot | None:
     return None
 
 
-def read_ledger(table: Table) -> Ledger:
-    """The committed windows of a table, from its newest coldtier snapshot summary."""
+def summary_ledger(table: Table) -> Ledger:
+    """The ledger as the previous version kept it: in the newest coldtier snapshot summary."""
     snapshot = newest_coldtier_snapshot(table)
     return Ledger.decode(coldtier_property(snapshot, LEDGER_KEY)) if snapshot else Ledger()
+
+
+def has_ledger_property(table: Table) -> bool:
+    """True when the table keeps its ledger in the ``coldtier.ledger`` table property."""
+    return LEDGER_KEY in table.metadata.properties
+
+
+def read_ledger(table: Table) -> Ledger:
+    """The committed windows of a table: the table property, else (not yet migrated) the summaries."""
+    if has_ledger_property(table):
+        return Ledger.decode(table.metadata.properties[LEDGER_KEY])
+    return summary_ledger(table)
+
+
+def migrate_ledger(catalog: Catalog, identifier: tuple[str, str], *, max_attempts: int = 8) -> bool:
+    """Copy a summary-only ledger into the table property, in a commit of its own; True if it did.
+
+    A property-only update carries no requirement of its own, and ``SqlCatalog`` re-applies updates
+    onto the metadata it loads at commit time, so the commit asserts that ``main`` is still the
+    snapshot the ledger was read from: a window commit in between fails it, and it is retried.
+    """
+    for attempt in range(1, max_attempts + 1):
+        table = catalog.load_table(identifier)
+        if has_ledger_property(table):
+            return False
+        ledger = summary_ledger(table)
+        current = table.current_snapshot()
+        if not ledger.ranges or current is None:
+            return False
+        transaction = _without_internal_retries(table).transaction()
+        unchanged = AssertRefSnapshotId(ref="main", snapshot_id=current.snapshot_id)  # pyright: ignore[reportCallIssue]
+        update = SetPropertiesUpdate(updates={LEDGER_KEY: ledger.encode()})
+        transaction._apply((update,), (unchanged,))  # pyright: ignore[reportPrivateUsage]
+        try:
+            transaction.commit_transaction()
+        except CommitFailedException as error:
+            log.info("ledger migration of %s conflicted (attempt %d): %s", identifier, attempt, error)
+            continue
+        log.info("ledger of %s moved into the table property (%s)", identifier, ledger.encode())
+        return True
+    raise CommitError(f"could not migrate the ledger of {'.'.join(identifier)} after {max_attempts} attempts")
 
 
 @dataclass(frozen=True)
@@ -116,9 +166,9 @@ def commit_window(
             PREFIX + "window-start": window.start.isoformat(),
             PREFIX + "window-end": window.end.isoformat(),
             COMMIT_ID_KEY: commit_id,
-            LEDGER_KEY: ledger.encode(),
         }
         transaction = _without_internal_retries(table).transaction()
+        transaction.set_properties({LEDGER_KEY: ledger.encode()})
         with warnings.catch_warnings():  # a first copy of a window has nothing to delete: expected
             warnings.filterwarnings("ignore", message="Delete operation did not match any records")
             transaction.delete(window_filter(time_column, window), snapshot_properties=properties)

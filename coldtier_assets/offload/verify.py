@@ -14,7 +14,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
-from coldtier_assets.offload.cold_engine import cold_rows, iceberg_table_function
+from coldtier_assets.offload.cold_engine import cold_rows, committed_table_function
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import SourceTable, check_source, row_hash_expression, sql_time
 from coldtier_assets.offload.windows import Window
@@ -90,13 +90,13 @@ def cold_window_checksums(
     """(rows, checksum) per window of the cold table, computed by ClickHouse over the Iceberg files."""
     if not windows:
         return {}
-    sql, length = checksum_query(table.schema(), spec, iceberg_table_function(table.location()), windows)
+    sql, length = checksum_query(table.schema(), spec, committed_table_function(table), windows)
     return by_window(cold_rows(settings, warm, sql), windows, length)
 
 
 def cold_checksum_sql(table: Table, spec: TableSpec, windows: list[Window]) -> str:
     """SQL giving (bucket, rows, checksum) per window of the cold table, read by ClickHouse."""
-    return checksum_query(table.schema(), spec, iceberg_table_function(table.location()), windows)[0]
+    return checksum_query(table.schema(), spec, committed_table_function(table), windows)[0]
 
 
 def verify_windows(

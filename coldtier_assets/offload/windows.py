@@ -1,4 +1,4 @@
-"""Time windows (by trade time) and the ledger of committed windows kept in snapshot summaries."""
+"""Time windows (by trade time) and the ledger of committed windows (the ``coldtier.ledger`` property)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,18 @@ def split_windows(start: datetime, end: datetime, length: timedelta) -> list[Win
     return windows
 
 
+def aligned_windows(start: datetime, end: datetime, length: timedelta) -> list[Window]:
+    """The windows of ``length`` that overlap [start, end), whatever length the bounds were cut at.
+
+    Runs, ledger ranges and summaries recorded under another ``COLDTIER_WINDOW_MINUTES`` need not
+    be aligned to today's windows.
+    """
+    seconds = int(length.total_seconds())
+    low, high = int(utc(start).timestamp()), int(utc(end).timestamp())
+    low, high = low - low % seconds, high + (-high) % seconds
+    return split_windows(datetime.fromtimestamp(low, UTC), datetime.fromtimestamp(high, UTC), length)
+
+
 def closed_window_end(now: datetime, length: timedelta, lateness: timedelta) -> datetime:
     """The end of the latest window that may be copied at ``now`` (its end + lateness has passed)."""
     seconds = int(length.total_seconds())
@@ -59,8 +71,8 @@ def closed_window_end(now: datetime, length: timedelta, lateness: timedelta) -> 
 class Ledger:
     """The committed time ranges of a cold table, merged and sorted (epoch seconds, half-open).
 
-    It is written into every coldtier snapshot summary, so the newest coldtier snapshot alone
-    tells which windows are committed — old snapshots can be expired without losing it.
+    It is the table property ``coldtier.ledger``, set in the same commit as each window's data
+    (see :mod:`coldtier_assets.offload.sink`). Every range counts as cold, not only the first.
     """
 
     ranges: tuple[tuple[int, int], ...] = ()
@@ -91,11 +103,14 @@ class Ledger:
 
     @property
     def watermark(self) -> datetime | None:
-        """End of the contiguous committed run that starts at the earliest committed window."""
+        """End of the contiguous committed run that starts at the earliest committed window.
+
+        The lag figure of ``status`` and the metrics; whether a window is cold is :meth:`covers`.
+        """
         return datetime.fromtimestamp(self.ranges[0][1], UTC) if self.ranges else None
 
     def encode(self) -> str:
-        """Compact text form for a snapshot summary: ``start-end,start-end`` in epoch seconds."""
+        """Compact text form for the table property: ``start-end,start-end`` in epoch seconds."""
         return ",".join(f"{start}-{end}" for start, end in self.ranges)
 
     @classmethod

@@ -1,9 +1,9 @@
-"""Federated queries over real chDB + Iceberg: cold below the watermark, warm from it, never both.
+"""Federated queries over real chDB + Iceberg: committed ranges from cold, the rest warm, never both.
 
 One embedded coldtier for the module: three hours of trades (2026-11-24 23:00 → 11-25 02:00), the
 first two copied to the cold tier (watermark 11-25 01:00) plus one window past a gap (01:15-01:30,
-in both tiers but above the watermark). Tests run in file order; the partition-drop test is last
-but one because it removes warm data.
+in both tiers, a second committed range). Tests run in file order; the partition-drop and the
+gap tests come late because they remove warm data.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from coldtier_assets.federated.query import (
 from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import read_ledger
+from coldtier_assets.offload.source import sql_time
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
@@ -99,6 +100,10 @@ def test_the_cold_tier_holds_rows_above_the_watermark_too(tiers: Tiers) -> None:
     plan = plan_query(tiers.catalog, tiers.settings.namespace, "SELECT count() FROM silver_trades")
     (silver,) = plan.tables
     assert silver.cold is not None and datetime.fromisoformat(silver.cold.watermark) == WATERMARK
+    assert [tuple(datetime.fromisoformat(t) for t in r) for r in silver.cold.ranges] == [
+        (START, WATERMARK),
+        GAP,
+    ]
 
 
 def test_aggregates_over_both_tiers_equal_the_warm_tier(tiers: Tiers) -> None:
@@ -165,6 +170,29 @@ def test_dropping_warm_days_below_the_watermark_changes_nothing(tiers: Tiers) ->
     candles_after = federated_query(tiers.settings, tiers.warm, tiers.catalog, CANDLES)
     assert _rows(candles_after) == _rows(candles_before)  # the warm Gold view lost that hour; cold did not
     assert tiers.warm.arrow(CANDLES).num_rows < candles_before.num_rows
+
+
+def test_a_committed_range_past_a_gap_stays_visible_when_its_warm_rows_are_gone(tiers: Tiers) -> None:
+    """01:00-01:15 never reached the cold tier (say it failed for good); 01:15-01:30 did, then left warm."""
+    missing = (WATERMARK, GAP[0])
+    per_window = (
+        "SELECT toStartOfFifteenMinutes(trade_time) AS w, count() AS n, sum(price) AS p FROM silver_trades{final} "
+        f"WHERE trade_time >= {sql_time(WATERMARK)} AND trade_time < {sql_time(GAP[1])} GROUP BY w ORDER BY w"
+    )
+    before = federated_query(tiers.settings, tiers.warm, tiers.catalog, per_window.format(final=""))
+    assert _rows(before) == _rows(tiers.warm.arrow(per_window.format(final=" FINAL")))
+    assert [row[0] for row in _rows(before)] == [
+        int(missing[0].timestamp()),
+        int(GAP[0].timestamp()),
+    ]
+    tiers.warm.command(
+        f"ALTER TABLE silver_trades DELETE WHERE trade_time >= {sql_time(GAP[0])} AND trade_time < {sql_time(GAP[1])} "
+        "SETTINGS mutations_sync = 2"
+    )
+    assert len(_rows(tiers.warm.arrow(per_window.format(final=" FINAL")))) == 1  # only the uncommitted window
+
+    after = federated_query(tiers.settings, tiers.warm, tiers.catalog, per_window.format(final=""))
+    assert _rows(after) == _rows(before)  # the gap window from warm, the committed one from cold, once each
 
 
 def test_unknown_tables_and_bad_sql_fail_clearly(tiers: Tiers) -> None:

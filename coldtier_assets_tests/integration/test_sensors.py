@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,9 +15,12 @@ from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.definitions import build_definitions
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
+from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
+from coldtier_assets.tables import TABLES
 from coldtier_assets_tests.fixtures import DAY
 
 FEED = (DAY + timedelta(hours=22), DAY + timedelta(hours=23))
@@ -183,3 +187,56 @@ def test_catch_up_is_cut_into_runs_of_at_most_96_consecutive_windows() -> None:
     chunks = _chunks(gap, MAX_WINDOWS_PER_RUN)
     assert [len(chunk) for chunk in chunks] == [50, 69]
     assert [len(chunk) for chunk in _chunks(windows, MAX_WINDOWS_PER_RUN)] == [96, 24]
+
+
+def test_windows_before_the_first_committed_range_are_planned_again(
+    world: tuple[Settings, dg.DagsterInstance], warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-11-24-21:00"
+    add_run(instance, request, dg.DagsterRunStatus.FAILURE)  # the first chunk failed for good ...
+    names = {key.path[-1] for key in request.asset_selection or []}
+    offloader = Offloader(settings, warm, lambda: open_catalog(settings))
+    for spec in (spec for spec in TABLES if spec.name in names):  # ... while a later one landed
+        offloader.offload(spec, DAY + timedelta(hours=22), DAY + timedelta(hours=23), run_id="later")
+
+    retry = by_job([r for r in tick(settings, instance, NOW)[0] if r.job_name == "offload_15m"])[
+        "offload_15m"
+    ]
+    assert retry.tags["dagster/asset_partition_range_start"] == "2026-11-24-21:00"
+    assert retry.tags["dagster/asset_partition_range_end"] == "2026-11-24-21:45"
+    assert launch(settings, instance, retry)
+    assert not [r for r in tick(settings, instance, NOW)[0] if r.job_name == "offload_15m"]
+    assert read_ledger(catalog.load_table(("cold", "silver_trades"))).ranges == (
+        (int((DAY + timedelta(hours=21)).timestamp()), int((DAY + timedelta(hours=23)).timestamp())),
+    )
+
+
+def test_a_longer_window_length_neither_crashes_planning_nor_healing(
+    world: tuple[Settings, dg.DagsterInstance],
+    warm: WarmTier,
+    coldtier_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert launch(settings, instance, request)  # 15-minute windows
+    for follow_up in tick(settings, instance, NOW)[0]:
+        assert launch(settings, instance, follow_up)
+
+    monkeypatch.setenv("COLDTIER_WINDOW_MINUTES", "30")  # the operator changes the window length
+    longer = load_settings({**os.environ, **coldtier_env, "COLDTIER_WINDOW_MINUTES": "30"})
+    assert tick(longer, instance, NOW)[0] == []  # every 30-minute window is covered by 15-minute commits
+    jobs = list(build_definitions(longer).jobs or [])
+    healer = build_healing_sensor(longer, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
+    resources = {"coldtier": ColdtierResource.from_settings(longer)}
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    assert not healer.evaluate_tick(context).run_requests  # two 15-minute records add up to each window
+
+    warm.command(
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        "(42, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
+    )
+    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert heal and {r.tags.get("dagster/partition") for r in heal} == {"2026-11-24-22:00"}

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from coldtier_assets.offload.windows import Ledger, Window, closed_window_end, split_windows
+from coldtier_assets.offload.windows import Ledger, Window, aligned_windows, closed_window_end, split_windows
 
 T0 = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)
 M15 = timedelta(minutes=15)
@@ -40,3 +40,16 @@ def test_ledger_merges_encodes_and_finds_the_watermark() -> None:
 def test_window_rejects_empty_interval() -> None:
     with pytest.raises(ValueError, match="not after"):
         Window(T0, T0)
+
+
+def test_aligned_windows_cover_bounds_cut_at_another_length() -> None:
+    windows = aligned_windows(T0 + timedelta(minutes=10), T0 + timedelta(minutes=40), M15)
+    assert [w.start for w in windows] == [T0, T0 + M15, T0 + 2 * M15]
+    assert aligned_windows(T0, T0 + 2 * M15, M15) == split_windows(T0, T0 + 2 * M15, M15)
+    ledger = Ledger().add(Window(T0, T0 + 2 * M15))  # 15-minute commits seen with 10-minute windows
+    ten = timedelta(minutes=10)
+    assert [w.start for w in ledger.missing(aligned_windows(T0, T0 + 4 * M15, ten))] == [
+        T0 + 3 * ten,
+        T0 + 4 * ten,
+        T0 + 5 * ten,
+    ]

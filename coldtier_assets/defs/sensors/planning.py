@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -26,10 +26,18 @@ from coldtier_assets.defs.assets.keys import cold_key
 from coldtier_assets.defs.checks.asset_checks import CANDLES, CONSISTENCY
 from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
 from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, PARTITION_FORMAT
-from coldtier_assets.offload.sink import PREFIX, read_ledger
+from coldtier_assets.offload.recorded import recorded_checksums
+from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import check_source
 from coldtier_assets.offload.verify import warm_window_checksums
-from coldtier_assets.offload.windows import Ledger, Window, closed_window_end, split_windows, utc
+from coldtier_assets.offload.windows import (
+    Ledger,
+    Window,
+    aligned_windows,
+    closed_window_end,
+    split_windows,
+    utc,
+)
 from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec, get_table
 
@@ -112,12 +120,25 @@ def windows_of_run(run: dg.DagsterRun, length: timedelta) -> set[datetime]:
         return set()
     start = utc(datetime.strptime(first, PARTITION_FORMAT))
     end = utc(datetime.strptime(last, PARTITION_FORMAT)) + length
-    return {window.start for window in split_windows(start, end, length)}
+    return {window.start for window in aligned_windows(start, end, length)}
 
 
 def in_flight_windows(instance: dg.DagsterInstance, job: str, length: timedelta) -> set[datetime]:
     """Window starts that a queued or running run of ``job`` is already copying."""
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=IN_FLIGHT))
+    return {start for run in runs for start in windows_of_run(run, length)}
+
+
+def failed_windows(
+    instance: dg.DagsterInstance, job: str, length: timedelta, limit: int = 500
+) -> set[datetime]:
+    """Window starts that one of the latest ``limit`` failed or canceled runs of ``job`` tried to copy."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=job, statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+        ),
+        limit=limit,
+    )
     return {start for run in runs for start in windows_of_run(run, length)}
 
 
@@ -141,8 +162,11 @@ def plan_closed_windows(
 ) -> Plan:
     """Requests for every closed window (end + allowed lateness ≤ now) that is neither committed nor in flight.
 
-    Dependency order: Bronze, Silver and the short Gold candles share a job (one run per range runs
-    them in graph order); a longer Gold window is requested only once cold Silver covers it.
+    Every committed range counts: gaps between ranges are planned, and so are windows before the
+    first committed range that a failed or canceled run tried to copy (a first chunk that failed
+    while later ones landed is not abandoned). Dependency order: Bronze, Silver and the short Gold
+    candles share a job (one run per range runs them in graph order); a longer Gold window is
+    requested only once cold Silver covers it.
     """
     plan = Plan()
     ledgers = {
@@ -155,14 +179,14 @@ def plan_closed_windows(
         closed_end = closed_window_end(now, length, settings.allowed_lateness)
         plan.closed_until[job] = closed_end.isoformat()
         busy = in_flight_windows(instance, job, length)
+        failed = failed_windows(instance, job, length)
         missing_by_window: dict[Window, list[str]] = {}
         for spec in specs:
             ledger = ledgers[spec.name]
-            begin = ledger.watermark or max(settings.start, closed_end - settings.first_copy_lookback)
-            begin = max(settings.start, begin - timedelta(seconds=begin.timestamp() % length.total_seconds()))
+            begin = _planning_start(settings, ledger, closed_end, failed, length)
             if begin >= closed_end:
                 continue
-            for window in ledger.missing(split_windows(begin, closed_end, length)):
+            for window in ledger.missing(aligned_windows(begin, closed_end, length)):
                 if window.start in busy or not _upstream_ready(spec, window, ledgers, settings):
                     continue
                 missing_by_window.setdefault(window, []).append(spec.name)
@@ -170,6 +194,24 @@ def plan_closed_windows(
             tables = sorted({name for window in chunk for name in missing_by_window[window]})
             plan.requests.append(Request(job, tuple(chunk), tuple(tables), "offload"))
     return plan
+
+
+def _planning_start(
+    settings: Settings, ledger: Ledger, closed_end: datetime, failed: set[datetime], length: timedelta
+) -> datetime:
+    """Where a table's planning begins (never before ``settings.start``).
+
+    Its first committed window (with none, the first-copy lookback), or earlier where a failed run
+    left a window uncommitted.
+    """
+    if ledger.ranges:
+        horizon = datetime.fromtimestamp(ledger.ranges[0][0], UTC)
+    else:
+        horizon = closed_end - settings.first_copy_lookback
+    abandoned = [
+        start for start in failed if start < horizon and not ledger.covers(Window(start, start + length))
+    ]
+    return max(settings.start, min([horizon, *abandoned]))
 
 
 def _same_job(spec: TableSpec, upstream: str, settings: Settings) -> bool:
@@ -181,24 +223,6 @@ def _upstream_ready(spec: TableSpec, window: Window, ledgers: dict[str, Ledger],
     return all(
         ledgers[upstream].covers(window) or _same_job(spec, upstream, settings) for upstream in spec.upstream
     )
-
-
-def recorded_checksums(table: Table, length: timedelta) -> dict[datetime, tuple[int, int]]:
-    """Per window start: (rows, checksum) recorded by the newest commit of that window.
-
-    A run of empty windows committed together records (0, 0) for each of its windows.
-    """
-    recorded: dict[datetime, tuple[int, int]] = {}
-    for snapshot in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0):
-        props = snapshot.summary.additional_properties if snapshot.summary else {}
-        start, end = props.get(PREFIX + "window-start"), props.get(PREFIX + "window-end")
-        if not (start and end and snapshot.summary and snapshot.summary.operation.value == "append"):
-            continue
-        rows = int(props.get(PREFIX + "source-rows", "0"))
-        checksum = int(props.get(PREFIX + "source-checksum", "0"), 16)
-        for window in split_windows(datetime.fromisoformat(start), datetime.fromisoformat(end), length):
-            recorded[window.start] = (rows, checksum) if rows else (0, 0)
-    return recorded
 
 
 def plan_healing(
@@ -236,7 +260,7 @@ def plan_healing(
             failed = _failed_check_partitions(instance, spec)
             for window in committed:
                 expected = recorded.get(window.start, (0, 0))
-                drift = warm_now[window] != expected and warm_now[window][0] > 0
+                drift = expected is not None and warm_now[window] != expected and warm_now[window][0] > 0
                 if drift:
                     drifting.setdefault(spec.name, set()).add(window.start)
                 if (drift or window.start.strftime(PARTITION_FORMAT) in failed) and not _upstream_drifting(

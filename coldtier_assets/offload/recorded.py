@@ -1,0 +1,61 @@
+"""What the window commits recorded: per window, the source rows and checksum of its newest copy.
+
+Read from the snapshot summaries (the audit trail). Only what the remaining summaries can tell:
+expired summaries and commits cut at another window length leave some windows unknown.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pyiceberg.table import Table
+
+from coldtier_assets.offload.sink import PREFIX
+from coldtier_assets.offload.windows import Ledger, Window, aligned_windows
+
+
+def _recorded_commits(table: Table) -> list[tuple[Window, tuple[int, int]]]:
+    """The (window, (rows, checksum)) of the window commits still described by a snapshot summary.
+
+    A newer commit replaces what older ones recorded for the time it covers.
+    """
+    commits: list[tuple[Window, tuple[int, int]]] = []
+    for snapshot in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        start, end = props.get(PREFIX + "window-start"), props.get(PREFIX + "window-end")
+        if not (start and end and snapshot.summary and snapshot.summary.operation.value == "append"):
+            continue
+        rows = int(props.get(PREFIX + "source-rows", "0"))
+        checksum = int(props.get(PREFIX + "source-checksum", "0"), 16)
+        window = Window(datetime.fromisoformat(start), datetime.fromisoformat(end))
+        commits = [(w, v) for w, v in commits if w.end <= window.start or window.end <= w.start]
+        commits.append((window, (rows, checksum) if rows else (0, 0)))
+    return commits
+
+
+def recorded_checksums(table: Table, length: timedelta) -> dict[datetime, tuple[int, int] | None]:
+    """Per window start: (rows, checksum) the commits recorded for that window.
+
+    A run of empty windows committed together records (0, 0) for each of its windows; commits of
+    shorter windows (an earlier ``COLDTIER_WINDOW_MINUTES``) add up (the checksum is a sum of row
+    hashes modulo 2**64). ``None`` when the commits cannot tell: a commit with rows straddles the
+    window's edge, or part of the window has no recorded commit.
+    """
+    commits = _recorded_commits(table)
+    recorded: dict[datetime, tuple[int, int] | None] = {}
+    for commit, _ in commits:
+        for window in aligned_windows(commit.start, commit.end, length):
+            if window.start not in recorded:
+                recorded[window.start] = _sum_inside(window, commits)
+    return recorded
+
+
+def _sum_inside(window: Window, commits: list[tuple[Window, tuple[int, int]]]) -> tuple[int, int] | None:
+    """The recorded figures of ``window`` from the commits overlapping it (None when unknowable)."""
+    pieces = [(w, v) for w, v in commits if w.start < window.end and window.start < w.end]
+    if any(v[0] and (w.start < window.start or window.end < w.end) for w, v in pieces):
+        return None
+    covered = Ledger(Ledger.merge(w.epoch_range for w, _ in pieces))
+    if not covered.covers(window):
+        return None
+    return sum(v[0] for _, v in pieces), sum(v[1] for _, v in pieces) % 2**64
