@@ -21,7 +21,7 @@ from coldtier_assets.defs.checks.asset_checks import (
     upstream_problems,
 )
 from coldtier_assets.defs.checks.partition_results import partition_check_events
-from coldtier_assets.defs.partitions import partitions_for
+from coldtier_assets.defs.partitions import duration_words, partitions_for
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
 from coldtier_assets.tables import TableSpec
@@ -34,6 +34,13 @@ LAYER_DESCRIPTIONS = {
     "silver": "every exchange's trades in one normalized schema",
     "gold": "OHLCV candles per exchange and symbol",
 }
+
+
+def layer_description(spec: TableSpec) -> str:
+    """What the table holds, in words (Gold names its candle length)."""
+    if spec.layer == "gold":
+        return f"OHLCV candles of {duration_words(timedelta(seconds=spec.candle_seconds))} per exchange and symbol"
+    return LAYER_DESCRIPTIONS[spec.layer]
 
 
 def freshness_policy(spec: TableSpec, settings: Settings) -> dg.FreshnessPolicy:
@@ -55,7 +62,7 @@ def warm_spec(spec: TableSpec) -> dg.AssetSpec:
         key=warm_key(spec),
         kinds={"clickhouse"},
         group_name="warm",
-        description=f"ClickHouse {spec.layer} table `{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}); warm tier.",
+        description=f"ClickHouse {spec.layer} table `{spec.name}` ({layer_description(spec)}); warm tier.",
         metadata={"table": spec.name, "time_column": spec.time_column},
     )
 
@@ -76,8 +83,9 @@ def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
         partitions_def=partitions_for(spec, settings),
         freshness_policy=freshness_policy(spec, settings),
         description=(
-            f"Iceberg table `{settings.namespace}.{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}), copied from "
-            f"ClickHouse by windows of {spec.window(settings.window)} of `{spec.time_column}`, exactly once."
+            f"Iceberg table `{settings.namespace}.{spec.name}` ({layer_description(spec)}), copied "
+            f"from ClickHouse exactly once, in windows of {duration_words(spec.window(settings.window))} of "
+            f"`{spec.time_column}`, each window {duration_words(settings.allowed_lateness)} after it closes."
         ),
         metadata={
             "natural_key": ", ".join(spec.natural_key),
