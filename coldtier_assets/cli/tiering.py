@@ -32,6 +32,8 @@ def init() -> None:
     console.print(
         f"cold: created {list(report.cold_created) or 'none'}; already present {len(report.cold_existing)}"
     )
+    if report.cold_documented:
+        console.print(f"cold: column docs updated from ddl/ in {list(report.cold_documented)}")
 
 
 def simulate(

@@ -9,7 +9,7 @@ import dagster as dg
 
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.common import cold_key
-from coldtier_assets.defs.partitions import window_label
+from coldtier_assets.defs.partitions import duration_words, window_label
 from coldtier_assets.tables import TABLES, TableSpec
 
 
@@ -33,7 +33,10 @@ def build_offload_jobs(settings: Settings) -> list[dg.UnresolvedAssetJobDefiniti
             name=offload_job_name(window),
             selection=dg.AssetSelection.assets(*(cold_key(spec) for spec in specs)),
             executor_def=dg.in_process_executor,
-            description=f"Copy windows of {window_label(window)}: {', '.join(spec.name for spec in specs)}.",
+            description=(
+                f"Copies windows of {duration_words(window)} of trade time, exactly once, into "
+                f"{', '.join(spec.name for spec in specs)}."
+            ),
         )
         for window, specs in tables_by_window(settings).items()
     ]

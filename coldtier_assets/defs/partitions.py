@@ -49,3 +49,14 @@ def window_label(window: timedelta) -> str:
     if seconds % 3600 == 0:
         return f"{seconds // 3600}h"
     return f"{seconds // 60}m"
+
+
+def duration_words(duration: timedelta) -> str:
+    """A duration as a person says it: ``15 minutes``, ``1 hour``, ``1 day 6 hours`` (not ``0:15:00``)."""
+    remaining = int(duration.total_seconds())
+    parts = []
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, remaining = divmod(remaining, seconds)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "0 seconds"

@@ -23,6 +23,7 @@ class InitReport:
     warm_statements: int
     cold_created: tuple[str, ...]
     cold_existing: tuple[str, ...]
+    cold_documented: tuple[str, ...] = ()
 
 
 def init_warm(warm: WarmTier) -> int:
@@ -55,18 +56,41 @@ def check_cold_schema(table: Table, spec: TableSpec) -> None:
         )
 
 
-def init_cold(catalog: Catalog, namespace: str) -> tuple[list[str], list[str]]:
-    """Create the namespace and every cold table that is missing; check the ones that exist."""
+def sync_column_docs(table: Table, spec: TableSpec) -> bool:
+    """Give an existing cold table the column docs of its DDL; True when it changed anything.
+
+    A schema-only commit (no new snapshot, data and table properties untouched); idempotent.
+    """
+    current = {field.name: field.doc for field in table.schema().fields}
+    wanted = {field.name: field.doc for field in iceberg_ddl(spec).schema.fields if field.doc}
+    stale = {name: doc for name, doc in wanted.items() if current.get(name) != doc}
+    if not stale:
+        return False
+    with table.update_schema() as update:
+        for name, doc in stale.items():
+            update.update_column(name, doc=doc)
+    return True
+
+
+def init_cold(catalog: Catalog, namespace: str) -> tuple[list[str], list[str], list[str]]:
+    """Create the namespace and every missing cold table; check and document the ones that exist.
+
+    Returns the tables created, the tables that existed, and those whose column docs were updated.
+    """
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
     created: list[str] = []
     existing: list[str] = []
+    documented: list[str] = []
     for spec in TABLES:
         identifier = cold_identifier(namespace, spec)
         try:
-            check_cold_schema(catalog.load_table(identifier), spec)
-            migrate_ledger(catalog, identifier)  # a table written before the ledger property
+            table = catalog.load_table(identifier)
+            check_cold_schema(table, spec)
             existing.append(spec.name)
+            if sync_column_docs(table, spec):
+                documented.append(spec.name)
+            migrate_ledger(catalog, identifier)  # a table written before the ledger property
             continue
         except NoSuchTableError:
             pass
@@ -78,11 +102,11 @@ def init_cold(catalog: Catalog, namespace: str) -> tuple[list[str], list[str]]:
             created.append(spec.name)
         except TableAlreadyExistsError:  # created concurrently by another process
             existing.append(spec.name)
-    return created, existing
+    return created, existing, documented
 
 
 def init_all(warm: WarmTier, catalog: Catalog, namespace: str) -> InitReport:
     """Create warm and cold tables; running it twice changes nothing."""
     statements = init_warm(warm)
-    created, existing = init_cold(catalog, namespace)
-    return InitReport(statements, tuple(created), tuple(existing))
+    created, existing, documented = init_cold(catalog, namespace)
+    return InitReport(statements, tuple(created), tuple(existing), tuple(documented))

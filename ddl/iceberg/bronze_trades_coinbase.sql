@@ -1,12 +1,12 @@
 -- Cold twin of the ClickHouse table bronze_trades_coinbase (Spark SQL; TIMESTAMP = UTC instant).
 CREATE TABLE IF NOT EXISTS cold.bronze_trades_coinbase (
-    trade_id     BIGINT         NOT NULL,
-    product_id   STRING         NOT NULL,
-    price        DECIMAL(18, 8) NOT NULL,
-    size         DECIMAL(18, 8) NOT NULL,
-    side         STRING         NOT NULL,
-    time         TIMESTAMP      NOT NULL,
-    ingested_at  TIMESTAMP      NOT NULL
+    trade_id     BIGINT         NOT NULL COMMENT 'Coinbase trade id, unique per product',
+    product_id   STRING         NOT NULL COMMENT 'e.g. BTC-USD, the Coinbase product',
+    price        DECIMAL(18, 8) NOT NULL COMMENT 'trade price in the quote currency',
+    size         DECIMAL(18, 8) NOT NULL COMMENT 'traded size in the base currency',
+    side         STRING         NOT NULL COMMENT 'maker side: buy | sell (the taker took the opposite side)',
+    time         TIMESTAMP      NOT NULL COMMENT 'trade time, UTC: the offload window is cut on this column',
+    ingested_at  TIMESTAMP      NOT NULL COMMENT 'when the trade was written to ClickHouse, UTC'
 )
 USING iceberg
 PARTITIONED BY (days(time))

@@ -8,10 +8,12 @@ import dagster as dg
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.common import (
     cold_spec,
-    materialize_table,
+    copy_and_check,
     table_checks,
 )
 from coldtier_assets.defs.assets.keys import cold_key
+from coldtier_assets.defs.checks.asset_checks import CheckOutcome
+from coldtier_assets.defs.checks.partition_results import partition_check_events
 from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, partitions_for
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.tables import TABLES, TableSpec
@@ -37,12 +39,14 @@ def build_bronze_assets(settings: Settings) -> dg.AssetsDefinition:
             if cold_key(spec) in context.selected_asset_keys or cold_key(spec) in selected_checks
         ]
 
-        def run(spec: TableSpec) -> list[dg.MaterializeResult | dg.AssetCheckResult]:
-            return list(materialize_table(context, coldtier, spec))
+        def run(spec: TableSpec) -> tuple[list[dg.MaterializeResult], list[CheckOutcome]]:
+            return copy_and_check(context, coldtier, spec)
 
         with ThreadPoolExecutor(max_workers=len(selected), thread_name_prefix="bronze") as pool:
             results = list(pool.map(run, selected))
-        for table_results in results:
-            yield from table_results
+        for materialized, _ in results:  # stored first: the check evaluations target them
+            yield from materialized
+        for spec, (_, outcomes) in zip(selected, results, strict=True):
+            yield from partition_check_events(context, cold_key(spec), outcomes)
 
     return bronze_tables

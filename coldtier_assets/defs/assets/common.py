@@ -6,13 +6,22 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
 from coldtier_assets.config import Settings
+from coldtier_assets.ddl import iceberg_ddl
 from coldtier_assets.defs.assets.keys import cold_key, warm_key
-from coldtier_assets.defs.checks.asset_checks import check_specs, evaluate_checks, span_of, upstream_problems
-from coldtier_assets.defs.partitions import partitions_for
+from coldtier_assets.defs.checks.asset_checks import (
+    CheckOutcome,
+    check_specs,
+    evaluate_checks,
+    span_of,
+    upstream_problems,
+)
+from coldtier_assets.defs.checks.partition_results import partition_check_events
+from coldtier_assets.defs.partitions import duration_words, partitions_for
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
 from coldtier_assets.tables import TableSpec
@@ -25,6 +34,13 @@ LAYER_DESCRIPTIONS = {
     "silver": "every exchange's trades in one normalized schema",
     "gold": "OHLCV candles per exchange and symbol",
 }
+
+
+def layer_description(spec: TableSpec) -> str:
+    """What the table holds, in words (Gold names its candle length)."""
+    if spec.layer == "gold":
+        return f"OHLCV candles of {duration_words(timedelta(seconds=spec.candle_seconds))} per exchange and symbol"
+    return LAYER_DESCRIPTIONS[spec.layer]
 
 
 def freshness_policy(spec: TableSpec, settings: Settings) -> dg.FreshnessPolicy:
@@ -46,7 +62,7 @@ def warm_spec(spec: TableSpec) -> dg.AssetSpec:
         key=warm_key(spec),
         kinds={"clickhouse"},
         group_name="warm",
-        description=f"ClickHouse {spec.layer} table `{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}); warm tier.",
+        description=f"ClickHouse {spec.layer} table `{spec.name}` ({layer_description(spec)}); warm tier.",
         metadata={"table": spec.name, "time_column": spec.time_column},
     )
 
@@ -67,19 +83,21 @@ def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
         partitions_def=partitions_for(spec, settings),
         freshness_policy=freshness_policy(spec, settings),
         description=(
-            f"Iceberg table `{settings.namespace}.{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}), copied from "
-            f"ClickHouse by windows of {spec.window(settings.window)} of `{spec.time_column}`, exactly once."
+            f"Iceberg table `{settings.namespace}.{spec.name}` ({layer_description(spec)}), copied "
+            f"from ClickHouse exactly once, in windows of {duration_words(spec.window(settings.window))} of "
+            f"`{spec.time_column}`, each window {duration_words(settings.allowed_lateness)} after it closes."
         ),
         metadata={
             "natural_key": ", ".join(spec.natural_key),
             "time_column": spec.time_column,
             "dagster/table_name": f"{settings.namespace}.{spec.name}",
+            "dagster/column_schema": column_schema(iceberg_ddl(spec).schema),
         },
     )
 
 
-def column_schema(table: Table) -> dg.TableSchema:
-    """The Iceberg table's columns as a Dagster table schema."""
+def column_schema(schema: Schema) -> dg.TableSchema:
+    """Iceberg columns (with their docs from ``ddl/``) as a Dagster table schema."""
 
     def column(field: NestedField) -> dg.TableColumn:
         return dg.TableColumn(
@@ -89,7 +107,7 @@ def column_schema(table: Table) -> dg.TableSchema:
             constraints=dg.TableColumnConstraints(nullable=not field.required),
         )
 
-    return dg.TableSchema(columns=[column(field) for field in table.schema().fields])
+    return dg.TableSchema(columns=[column(field) for field in schema.fields])
 
 
 def materialization_metadata(
@@ -116,18 +134,22 @@ def materialization_metadata(
             round((now - report.watermark).total_seconds(), 1) if report.watermark else -1.0
         ),
         "iceberg_location": dg.MetadataValue.path(table.location()),
-        "dagster/column_schema": column_schema(table),
+        "dagster/column_schema": column_schema(table.schema()),
     }
     if "total-records" in summary:
         metadata["dagster/row_count"] = dg.MetadataValue.int(int(summary["total-records"]))
     return metadata
 
 
-def materialize_table(
+def copy_and_check(
     context: dg.AssetExecutionContext, coldtier: ColdtierResource, spec: TableSpec
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Copy the run's partitions of one table (if selected), then evaluate its selected checks."""
+) -> tuple[list[dg.MaterializeResult], list[CheckOutcome]]:
+    """Copy the run's partitions of one table (if selected), then evaluate its selected checks.
+
+    Safe to run in a worker thread: it records nothing in Dagster itself (the caller yields).
+    """
     span = span_of(context)
+    materialized: list[dg.MaterializeResult] = []
     if cold_key(spec) in context.selected_asset_keys:
         problems = upstream_problems(context.instance, coldtier, spec, span)
         if problems:
@@ -144,9 +166,24 @@ def materialize_table(
             f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
             f"{len(report.results)} commit(s); watermark {report.watermark}"
         )
-        yield dg.MaterializeResult(
-            asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
+        materialized.append(
+            dg.MaterializeResult(
+                asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
+            )
         )
     selected = {key for key in context.selected_asset_check_keys if key.asset_key == cold_key(spec)}
-    if selected:
-        yield from evaluate_checks(selected, coldtier, spec, span)
+    outcomes = list(evaluate_checks(selected, coldtier, spec, span)) if selected else []
+    return materialized, outcomes
+
+
+def materialize_table(
+    context: dg.AssetExecutionContext, coldtier: ColdtierResource, spec: TableSpec
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output[None]]:
+    """Copy and check one table; check results are recorded per partition (see ``partition_results``).
+
+    The materialization is yielded first, so Dagster stores it before the check evaluations that
+    target it are built.
+    """
+    materialized, outcomes = copy_and_check(context, coldtier, spec)
+    yield from materialized
+    yield from partition_check_events(context, cold_key(spec), outcomes)

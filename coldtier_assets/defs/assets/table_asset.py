@@ -27,7 +27,7 @@ def table_asset(spec: TableSpec, settings: Settings) -> dg.AssetsDefinition:
     )
     def copy_table(
         context: dg.AssetExecutionContext, coldtier: ColdtierResource
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation | dg.Output[None]]:
         yield from materialize_table(context, coldtier, spec)
 
     return copy_table

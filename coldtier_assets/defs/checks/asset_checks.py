@@ -13,7 +13,9 @@ Silver's latest consistency check failed (see :func:`upstream_problems`).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -80,6 +82,26 @@ def _check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]
     ]
 
 
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check evaluated over a run's span, with the windows it failed for.
+
+    ``failed_windows`` is None when a failure concerns the whole span (duplicates, schema drift, a
+    warm table that cannot be compared); otherwise only the listed window starts failed.
+    """
+
+    check_name: str
+    passed: bool
+    metadata: Mapping[str, dg.RawMetadataValue]
+    failed_windows: frozenset[datetime] | None = None
+
+    def passed_for(self, window_start: datetime) -> bool:
+        """Whether the check passed for the window (partition) starting at ``window_start``."""
+        if self.passed:
+            return True
+        return self.failed_windows is not None and window_start not in self.failed_windows
+
+
 def _windows(spec: TableSpec, settings: Settings, span: Window) -> list[Window]:
     return split_windows(span.start, span.end, spec.window(settings.window))
 
@@ -90,7 +112,7 @@ def _fmt(window: Window) -> str:
 
 def evaluate_checks(
     selected: set[dg.AssetCheckKey], coldtier: ColdtierResource, spec: TableSpec, span: Window
-) -> Iterator[dg.AssetCheckResult]:
+) -> Iterator[CheckOutcome]:
     """Evaluate the selected checks of ``spec`` over the run's partition span.
 
     Every query over the cold files goes to ClickHouse in one batch (one child process when embedded).
@@ -120,16 +142,14 @@ def evaluate_checks(
             results = verify_windows(settings, warm, table, spec, windows, cold=cold_figures)
         except ColdtierError as error:  # e.g. the warm table drifted: the tiers cannot be compared
             results = []
-            yield dg.AssetCheckResult(
-                asset_key=key, check_name=CONSISTENCY, passed=False, metadata={"error": redact(str(error))}
-            )
+            yield CheckOutcome(CONSISTENCY, passed=False, metadata={"error": redact(str(error))})
     if CONSISTENCY in wanted and results:
         bad = [r for r in results if r.verdict in (Verdict.MISMATCH, Verdict.NOT_COPIED)]
         purged = [r for r in results if r.verdict is Verdict.PURGED]
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name=CONSISTENCY,
+        yield CheckOutcome(
+            CONSISTENCY,
             passed=not bad,
+            failed_windows=frozenset(r.window.start for r in bad),
             metadata={
                 "windows": len(results),
                 "matched": sum(r.verdict is Verdict.MATCH for r in results),
@@ -141,24 +161,21 @@ def evaluate_checks(
         )
     if DUPLICATES in wanted:
         extra = int(str(answers[DUPLICATES][0][0]))
-        yield dg.AssetCheckResult(
-            asset_key=key, check_name=DUPLICATES, passed=extra == 0, metadata={"duplicate_rows": extra}
-        )
+        yield CheckOutcome(DUPLICATES, passed=extra == 0, metadata={"duplicate_rows": extra})
     if SCHEMA in wanted:
         problems = schema_problems(warm, table, spec)
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name=SCHEMA,
+        yield CheckOutcome(
+            SCHEMA,
             passed=not problems,
             metadata={"problems": "; ".join(problems) or "none"},
         )
     if CANDLES in wanted:
         comparisons = candle_comparisons(windows, answers["derived"], answers[CANDLES], length)
         wrong = [c for c in comparisons if not c.ok]
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name=CANDLES,
+        yield CheckOutcome(
+            CANDLES,
             passed=not wrong,
+            failed_windows=frozenset(c.window.start for c in wrong),
             metadata={
                 "windows": len(comparisons),
                 "candles": sum(c.cold[0] for c in comparisons),

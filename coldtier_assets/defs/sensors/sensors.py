@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from coldtier_assets.config import Settings
+from coldtier_assets.defs.partitions import duration_words
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.defs.sensors.planning import failed_attempts, plan_closed_windows, plan_healing
 
@@ -33,7 +34,10 @@ def build_offload_sensor(
         jobs=jobs,
         minimum_interval_seconds=max(10, min(60, settings.window_minutes * 60 // 3)),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Copies every window whose end + allowed lateness has passed, once, in dependency order.",
+        description=(
+            f"Copies every window once it has closed and {duration_words(settings.allowed_lateness)} "
+            "have passed (late trades), exactly once, upstream tables first."
+        ),
     )
     def offload_closed_windows(
         context: dg.SensorEvaluationContext, coldtier: ColdtierResource
@@ -61,8 +65,8 @@ def build_healing_sensor(
         minimum_interval_seconds=max(30, settings.window_minutes * 60 // 3),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Compares the last {settings.heal_lookback} of copied windows with ClickHouse and re-copies "
-            "those that changed or failed their consistency check."
+            f"Compares the last {duration_words(settings.heal_lookback)} of copied windows with ClickHouse "
+            "and re-copies those that changed or failed their consistency check."
         ),
     )
     def heal_drifted_windows(
