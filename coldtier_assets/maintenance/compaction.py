@@ -21,8 +21,6 @@ from its current files. So a compaction can neither bring back deleted rows nor 
 from __future__ import annotations
 
 import logging
-import random
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -42,6 +40,7 @@ from pyiceberg.typedef import Record
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance.policy import MaintenancePolicy
 from coldtier_assets.maintenance.state import live_data_files
+from coldtier_assets.offload.retry import OutcomeUnknownError, retry_conflicts
 from coldtier_assets.offload.sink import (
     LEDGER_KEY,
     PREFIX,
@@ -286,71 +285,93 @@ def compact_partition(
 
     ``before_commit(attempt)`` is called right before each commit attempt (instrumentation and tests).
     """
-    compaction_id = str(uuid.uuid4())
-    inputs: frozenset[DataFile] = frozenset()
-    outputs: list[DataFile] = []
-    label = str(key[1])
-    table: Table | None = None
-    last_error: Exception | None = None
-    # True while a commit of ``outputs`` may have landed: they must then never be deleted here
-    # (orphan-file removal deletes them later if they turn out unreferenced)
-    uncertain = False
+    compaction = _PartitionCompactionAttempts(catalog, identifier, key, policy, sort_columns, before_commit)
     try:
-        for attempt in range(1, policy.max_commit_attempts + 1):
-            table = catalog.load_table(identifier)
-            if uncertain:
-                landed = _find_compaction(table, compaction_id)
-                if landed is not None:
-                    return _result(table, landed, label, inputs, outputs, attempt - 1)
-                uncertain = False  # the catalog answers and our commit is not there: it did not land
-            live = set(live_data_files(table))
-            if outputs and not inputs <= live:
-                log.info("%s %s: replaced files changed concurrently; re-planning", identifier, label)
-                _discard(table, outputs)
-                inputs, outputs = frozenset(), []
-            if not outputs:
-                plan = next((p for p in plan_compaction(table, policy)[0] if p.key == key), None)
-                if plan is None:
-                    return None
-                label = plan.label
-                inputs, outputs = plan.inputs, rewrite_partition(table, plan, sort_columns)
-            ledger = _ledger_property(table)
-            properties = {MAINTENANCE_KEY: "compaction", COMPACTION_ID_KEY: compaction_id}
-            if ledger is not None:
-                properties[LEDGER_KEY] = ledger
-            if before_commit is not None:
-                before_commit(attempt)
-            transaction = _without_internal_retries(table).transaction()
-            try:
-                with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
-                    for file in inputs:
-                        overwrite.delete_data_file(file)
-                    for file in outputs:
-                        overwrite.append_data_file(file)
-                uncertain = True
-                committed = transaction.commit_transaction()
-            except (CommitFailedException, ValidationException) as error:  # did not land: re-plan
-                uncertain = False
-                last_error = error
-                log.info("compaction of %s %s conflicted (attempt %d): %s", identifier, label, attempt, error)
-                time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
-                continue
-            except Exception as error:  # outcome unknown: the next attempt looks for our compaction id
-                last_error = error
-                log.warning("compaction of %s %s: commit outcome unknown: %s", identifier, label, error)
-                continue
-            snapshot = committed.current_snapshot()
-            assert snapshot is not None
-            return _result(committed, snapshot, label, inputs, outputs, attempt)
+        return retry_conflicts(
+            compaction.attempt,
+            attempts=policy.max_commit_attempts,
+            conflicts=(CommitFailedException, ValidationException, OutcomeUnknownError),
+            what=f"the compaction of {'.'.join(identifier)} partition {key[1]}",
+            error=CompactionError,
+        )
     except BaseException:
-        if outputs and table is not None and not uncertain:
-            _discard(table, outputs)
+        compaction.discard_unless_uncertain()
         raise
-    if outputs and table is not None and not uncertain:
-        _discard(table, outputs)
-    raise CompactionError(
-        f"could not compact {'.'.join(identifier)} {label} after {policy.max_commit_attempts} attempts: {last_error}"
-    )
+
+
+class _PartitionCompactionAttempts:
+    """One partition's compaction across commit attempts: its plan, rewritten files and doubts."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        identifier: tuple[str, str],
+        key: PartitionKey,
+        policy: MaintenancePolicy,
+        sort_columns: Sequence[str],
+        before_commit: Callable[[int], None] | None,
+    ) -> None:
+        self.catalog, self.identifier, self.key, self.policy = catalog, identifier, key, policy
+        self.sort_columns, self.before_commit = sort_columns, before_commit
+        self.compaction_id = str(uuid.uuid4())
+        self.inputs: frozenset[DataFile] = frozenset()
+        self.outputs: list[DataFile] = []
+        self.label = str(key[1])
+        self.table: Table | None = None
+        # True while a commit of ``outputs`` may have landed: they must then never be deleted here
+        # (orphan-file removal deletes them later if they turn out unreferenced)
+        self.uncertain = False
+
+    def attempt(self, number: int) -> PartitionCompaction | None:
+        """Plan (or re-plan) and commit once; raises on a conflict or an unknown outcome."""
+        table = self.table = self.catalog.load_table(self.identifier)
+        if self.uncertain:
+            landed = _find_compaction(table, self.compaction_id)
+            if landed is not None:
+                return _result(table, landed, self.label, self.inputs, self.outputs, number - 1)
+            self.uncertain = False  # the catalog answers and our commit is not there: it did not land
+        if self.outputs and not self.inputs <= set(live_data_files(table)):
+            log.info("%s %s: replaced files changed concurrently; re-planning", self.identifier, self.label)
+            _discard(table, self.outputs)
+            self.inputs, self.outputs = frozenset(), []
+        if not self.outputs:
+            plan = next((p for p in plan_compaction(table, self.policy)[0] if p.key == self.key), None)
+            if plan is None:
+                return None
+            self.label = plan.label
+            self.inputs, self.outputs = plan.inputs, rewrite_partition(table, plan, self.sort_columns)
+        if self.before_commit is not None:
+            self.before_commit(number)
+        committed = self._commit(table)
+        snapshot = committed.current_snapshot()
+        assert snapshot is not None
+        return _result(committed, snapshot, self.label, self.inputs, self.outputs, number)
+
+    def _commit(self, table: Table) -> Table:
+        properties = {MAINTENANCE_KEY: "compaction", COMPACTION_ID_KEY: self.compaction_id}
+        ledger = _ledger_property(table)
+        if ledger is not None:
+            properties[LEDGER_KEY] = ledger
+        transaction = _without_internal_retries(table).transaction()
+        try:
+            with transaction.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+                for file in self.inputs:
+                    overwrite.delete_data_file(file)
+                for file in self.outputs:
+                    overwrite.append_data_file(file)
+            self.uncertain = True
+            return transaction.commit_transaction()
+        except (CommitFailedException, ValidationException):  # did not land: re-plan
+            self.uncertain = False
+            raise
+        except Exception as error:  # outcome unknown: the next attempt looks for our compaction id
+            log.warning("compaction of %s %s: commit outcome unknown: %s", self.identifier, self.label, error)
+            raise OutcomeUnknownError(str(error)) from error
+
+    def discard_unless_uncertain(self) -> None:
+        """Delete the rewritten files, unless a commit of them may have landed."""
+        if self.outputs and self.table is not None and not self.uncertain:
+            _discard(self.table, self.outputs)
 
 
 def _result(

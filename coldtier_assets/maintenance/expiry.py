@@ -19,8 +19,6 @@ are deleted by orphan-file removal (they are older than its age guard by constru
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +31,7 @@ from pyiceberg.table.snapshots import Snapshot
 
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance.policy import MaintenancePolicy
+from coldtier_assets.offload.retry import retry_conflicts
 from coldtier_assets.offload.sink import (
     LEDGER_KEY,
     _without_internal_retries,
@@ -127,9 +126,9 @@ def expire_snapshots(
     policy = policy or MaintenancePolicy()
     protect = tuple(protect)
     name = ".".join(identifier)
-    last_error: Exception | None = None
     migrate_ledger(catalog, identifier)
-    for attempt in range(1, policy.max_commit_attempts + 1):
+
+    def attempt(_: int) -> ExpiryResult:
         table = catalog.load_table(identifier)
         before = len(table.metadata.snapshots)
         ledger = read_ledger(table)
@@ -142,11 +141,8 @@ def expire_snapshots(
             )
         try:
             _without_internal_retries(table).maintenance.expire_snapshots().by_ids(list(plan.expire)).commit()
-        except (CommitFailedException, ValueError) as error:  # concurrent commit or concurrent expiry
-            last_error = error
-            log.info("snapshot expiry of %s conflicted (attempt %d): %s", name, attempt, error)
-            time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
-            continue
+        except ValueError as error:  # a snapshot to expire is gone: a concurrent expiry, did not land
+            raise CommitFailedException(str(error)) from error
         after_table = catalog.load_table(identifier)
         after_ledger = read_ledger(after_table)
         if Ledger(Ledger.merge((*ledger.ranges, *after_ledger.ranges))) != after_ledger:
@@ -155,6 +151,11 @@ def expire_snapshots(
             )
         log.info("expired %d snapshots of %s", len(plan.expire), name)
         return ExpiryResult(name, plan.expire, before, len(after_table.metadata.snapshots), after_ledger)
-    raise ExpiryError(
-        f"could not expire snapshots of {name} after {policy.max_commit_attempts} attempts: {last_error}"
+
+    return retry_conflicts(
+        attempt,
+        attempts=policy.max_commit_attempts,
+        conflicts=(CommitFailedException,),
+        what=f"the snapshot expiry of {name}",
+        error=ExpiryError,
     )

@@ -16,9 +16,8 @@ through its first window commit (the summary ledger plus the window, atomically 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import random
-import time
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -28,11 +27,12 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
 from pyiceberg.manifest import DataFile
-from pyiceberg.table import Table, TableProperties
+from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import AssertRefSnapshotId, SetPropertiesUpdate
 
 from coldtier_assets.errors import CommitError, CommitNotLandedError
+from coldtier_assets.offload.retry import OutcomeUnknownError, retry_conflicts
 from coldtier_assets.offload.windows import Ledger, Window
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ def migrate_ledger(catalog: Catalog, identifier: tuple[str, str], *, max_attempt
     onto the metadata it loads at commit time, so the commit asserts that ``main`` is still the
     snapshot the ledger was read from: a window commit in between fails it, and it is retried.
     """
-    for attempt in range(1, max_attempts + 1):
+
+    def attempt(_: int) -> bool:
         table = catalog.load_table(identifier)
         if has_ledger_property(table):
             return False
@@ -103,14 +104,17 @@ def migrate_ledger(catalog: Catalog, identifier: tuple[str, str], *, max_attempt
         unchanged = AssertRefSnapshotId(ref="main", snapshot_id=current.snapshot_id)  # pyright: ignore[reportCallIssue]
         update = SetPropertiesUpdate(updates={LEDGER_KEY: ledger.encode()})
         transaction._apply((update,), (unchanged,))  # pyright: ignore[reportPrivateUsage]
-        try:
-            transaction.commit_transaction()
-        except CommitFailedException as error:
-            log.info("ledger migration of %s conflicted (attempt %d): %s", identifier, attempt, error)
-            continue
+        transaction.commit_transaction()
         log.info("ledger of %s moved into the table property (%s)", identifier, ledger.encode())
         return True
-    raise CommitError(f"could not migrate the ledger of {'.'.join(identifier)} after {max_attempts} attempts")
+
+    return retry_conflicts(
+        attempt,
+        attempts=max_attempts,
+        conflicts=(CommitFailedException,),
+        what=f"the ledger migration of {'.'.join(identifier)}",
+        error=CommitError,
+    )
 
 
 @dataclass(frozen=True)
@@ -154,48 +158,73 @@ def commit_window(
     """
     files = list(files)
     commit_id = str(uuid.uuid4())
-    last_error: Exception | None = None
     unknown = False  # an attempt may have landed: never report "not landed" after one
-    for attempt in range(1, max_attempts + 1):
+
+    def attempt(number: int) -> CommitOutcome:
+        nonlocal unknown
         table = catalog.load_table(identifier)
         if unknown and (landed := _find_commit(table, commit_id)) is not None:
-            return CommitOutcome(landed.snapshot_id, attempt - 1, read_ledger(table))
+            return CommitOutcome(landed.snapshot_id, number - 1, read_ledger(table))
         ledger = read_ledger(table).add(window)
-        properties = {
-            **summary,
-            PREFIX + "window-start": window.start.isoformat(),
-            PREFIX + "window-end": window.end.isoformat(),
-            COMMIT_ID_KEY: commit_id,
-        }
-        transaction = _without_internal_retries(table).transaction()
-        transaction.set_properties({LEDGER_KEY: ledger.encode()})
-        with warnings.catch_warnings():  # a first copy of a window has nothing to delete: expected
-            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-            transaction.delete(window_filter(time_column, window), snapshot_properties=properties)
-        with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
-            for file in files:
-                append.append_data_file(file)
+        transaction = _window_transaction(
+            table,
+            time_column,
+            window,
+            files,
+            ledger,
+            {
+                **summary,
+                PREFIX + "window-start": window.start.isoformat(),
+                PREFIX + "window-end": window.end.isoformat(),
+                COMMIT_ID_KEY: commit_id,
+            },
+        )
         try:
             committed = transaction.commit_transaction()
-            snapshot = committed.current_snapshot()
-            assert snapshot is not None
-            return CommitOutcome(snapshot.snapshot_id, attempt, ledger)
-        except CommitFailedException as error:  # someone committed first: retry on fresh metadata
-            last_error = error
-            log.info("commit conflict on %s %s (attempt %d): %s", identifier, window, attempt, error)
+        except CommitFailedException:  # someone committed first: retried on fresh metadata
+            raise
         except Exception as error:  # outcome unknown (e.g. connection lost): look for our commit id
-            last_error, unknown = error, True
+            unknown = True
             log.warning("commit outcome unknown on %s %s: %s", identifier, window, error)
-            try:
-                landed = _find_commit(catalog.load_table(identifier), commit_id)
-            except Exception:
-                landed = None
-            if landed is not None:
-                return CommitOutcome(landed.snapshot_id, attempt, ledger)
-        time.sleep(min(2.0, 0.05 * 2**attempt) * (1 + random.random()))
-    message = (
-        f"could not commit {window} to {'.'.join(identifier)} after {max_attempts} attempts: {last_error}"
-    )
-    if not unknown and _find_commit(catalog.load_table(identifier), commit_id) is None:
-        raise CommitNotLandedError(message)  # every attempt a definite conflict, and fresh metadata agrees
-    raise CommitError(message + " (the commit may have landed; its data files are kept)")
+            with contextlib.suppress(Exception):
+                if (landed := _find_commit(catalog.load_table(identifier), commit_id)) is not None:
+                    return CommitOutcome(landed.snapshot_id, number, ledger)
+            raise OutcomeUnknownError(str(error)) from error
+        snapshot = committed.current_snapshot()
+        assert snapshot is not None
+        return CommitOutcome(snapshot.snapshot_id, number, ledger)
+
+    try:
+        return retry_conflicts(
+            attempt,
+            attempts=max_attempts,
+            conflicts=(CommitFailedException, OutcomeUnknownError),
+            what=f"{window} to {'.'.join(identifier)}",
+            error=CommitError,
+        )
+    except CommitError as error:
+        if not unknown and _find_commit(catalog.load_table(identifier), commit_id) is None:
+            raise CommitNotLandedError(str(error)) from error.__cause__  # every attempt a definite conflict
+        raise CommitError(
+            f"{error} (the commit may have landed; its data files are kept)"
+        ) from error.__cause__
+
+
+def _window_transaction(
+    table: Table,
+    time_column: str,
+    window: Window,
+    files: list[DataFile],
+    ledger: Ledger,
+    properties: dict[str, str],
+) -> Transaction:
+    """One transaction: the ledger property, the window's delete and the append of ``files``."""
+    transaction = _without_internal_retries(table).transaction()
+    transaction.set_properties({LEDGER_KEY: ledger.encode()})
+    with warnings.catch_warnings():  # a first copy of a window has nothing to delete: expected
+        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+        transaction.delete(window_filter(time_column, window), snapshot_properties=properties)
+    with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+        for file in files:
+            append.append_data_file(file)
+    return transaction
