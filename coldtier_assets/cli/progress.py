@@ -1,4 +1,4 @@
-"""Progress bars for offload runs: partitions done out of total, rows copied, rows per second.
+"""Progress bars for offload runs: windows (partitions) done out of total, rows copied, rows per second.
 
 Dagster runs report progress through their event lines; :class:`RunProgress` listens on the event
 logger of :mod:`coldtier_assets.defs.loggers` and advances a rich progress bar on every asset
@@ -23,7 +23,7 @@ def offload_progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description:<18}"),
         BarColumn(bar_width=28),
-        TextColumn("{task.completed:>4.0f}/{task.total:<4.0f} partitions"),
+        TextColumn("{task.completed:>4.0f}/{task.total:<4.0f} windows"),
         TextColumn("{task.fields[rows]:>12,} rows"),
         TextColumn("{task.fields[rate]:>10,.0f} rows/s"),
         TimeElapsedColumn(),

@@ -78,18 +78,28 @@ def offload(
     ] = False,
 ) -> None:
     """Copy windows [start, end) of tables outside Dagster (same core, same exactly-once commits)."""
+    from coldtier_assets.cli.progress import BarFeed, offload_progress
     from coldtier_assets.offload.pipeline import Offloader
+    from coldtier_assets.offload.windows import split_windows
     from coldtier_assets.tables import TABLES, get_table
 
     first, last = parse_time(start), parse_time(end)
     settings = cli_settings()
     specs = [get_table(name) for name in table] if table else list(TABLES)
     offloader = Offloader(settings, warm_tier(settings), lambda: open_catalog(settings), force=force)
-    for spec in specs:
-        report = offloader.offload(spec, first, last, run_id="cli")
-        console.print(
-            f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}"
-        )
+    with offload_progress(console) as progress:
+        for spec in specs:
+            feed = BarFeed(progress, spec.name, len(split_windows(first, last, spec.window(settings.window))))
+            report = offloader.offload(
+                spec,
+                first,
+                last,
+                run_id="cli",
+                on_window=lambda _window, rows, feed=feed: feed.advance(1, rows),
+            )
+            progress.console.print(
+                f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}"
+            )
 
 
 def status() -> None:

@@ -115,9 +115,18 @@ class Offloader:
         return (self.settings.namespace, spec.name)
 
     def offload(
-        self, spec: TableSpec, start: datetime, end: datetime, run_id: str = "manual"
+        self,
+        spec: TableSpec,
+        start: datetime,
+        end: datetime,
+        run_id: str = "manual",
+        on_window: Callable[[Window, int], None] | None = None,
     ) -> OffloadReport:
-        """Copy every window of ``spec`` in [start, end); each non-empty window is its own commit."""
+        """Copy every window of ``spec`` in [start, end); each non-empty window is its own commit.
+
+        ``on_window(window, rows)`` (progress displays) is called as each window is done: once
+        committed, or once read empty (its marker commit follows with the next non-empty window).
+        """
         catalog = self.catalog_factory()
         table = catalog.load_table(self.identifier(spec))
         with self.warm.session():  # one session for the source check and the row counts
@@ -151,6 +160,8 @@ class Offloader:
                 raise
             if rows == 0:
                 empty_run.append(window)
+                if on_window is not None:
+                    on_window(window, 0)
                 continue
             assert writer is not None
             flush_empty()
@@ -163,6 +174,8 @@ class Offloader:
                 _keep_files_of_unknown_commit(spec, window, writer)
                 raise
             report.results.append(result)
+            if on_window is not None:
+                on_window(window, rows)
         flush_empty()
         report.watermark = read_ledger(catalog.load_table(self.identifier(spec))).watermark
         return report
