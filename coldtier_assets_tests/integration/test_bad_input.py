@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from coldtier_assets.errors import (
     WarmTierUnavailableError,
 )
 from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.offload.quality import compare_candles
+from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
@@ -97,3 +100,25 @@ def test_purged_warm_window_never_deletes_cold_rows(
         _offloader(fed, warm).offload(spec, START, START + M15)
     table = catalog.load_table((fed.namespace, spec.name))
     assert table.scan().to_arrow().num_rows == first.rows
+
+
+def test_zero_volume_candle_gets_the_close_as_vwap(
+    fed: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    """A candle whose trades sum to zero quantity is copied, its VWAP is the close, and re-derives."""
+    warm.command(
+        "INSERT INTO silver_trades (exchange, symbol, trade_id, price, quantity, quote_amount, side, trade_time,"
+        " ingested_at) VALUES "
+        "('binance', 'ZZZ/USDT', 7, 0.2, 0, 0, 'buy', '2026-11-24 22:05:00.000000', '2026-11-24 22:05:01'),"
+        "('binance', 'ZZZ/USDT', 8, 0.1, 0, 0, 'sell', '2026-11-24 22:05:30.000000', '2026-11-24 22:05:31')"
+    )
+    offloader = _offloader(fed, warm)
+    offloader.offload(get_table("silver_trades"), START, START + M15)
+    offloader.offload(get_table("gold_ohlcv_1m"), START, START + M15)
+    candles = catalog.load_table((fed.namespace, "gold_ohlcv_1m")).scan(row_filter="symbol == 'ZZZ/USDT'")
+    (candle,) = candles.to_arrow().to_pylist()
+    assert (candle["volume"], candle["trade_count"]) == (0, 2)
+    assert candle["vwap"] == candle["close"] == Decimal("0.1")
+    window = Window(START, START + M15)
+    comparisons = compare_candles(fed, warm, catalog, get_table("gold_ohlcv_1m"), [window])
+    assert [comparison.ok for comparison in comparisons] == [True]
