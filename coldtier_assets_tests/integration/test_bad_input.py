@@ -112,7 +112,8 @@ def test_extra_clickhouse_column_fails_schema_check_by_name(fed: Settings, warm:
 
 
 def test_missing_column_is_schema_drift(fed: Settings, warm: WarmTier) -> None:
-    warm.command("DROP VIEW mv_silver_from_coinbase")  # the view reads the column
+    for view in ("mv_silver_from_coinbase", "mv_rejected_from_coinbase"):  # the views read the column
+        warm.command(f"DROP VIEW {view}")
     warm.command("ALTER TABLE bronze_trades_coinbase DROP COLUMN size")
     with pytest.raises(SchemaDriftError, match="column 'size' is missing"):
         _offloader(fed, warm).offload(get_table("bronze_trades_coinbase"), START, START + M15)

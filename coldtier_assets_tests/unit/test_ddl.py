@@ -5,11 +5,13 @@ from pyiceberg.types import DecimalType, IcebergType, TimestamptzType
 from coldtier_assets.ddl import clickhouse_statements, iceberg_ddl, parse_iceberg_ddl, render
 from coldtier_assets.errors import DdlError
 from coldtier_assets.offload.source_schema import clickhouse_type_fits
-from coldtier_assets.tables import TABLES, get_table
+from coldtier_assets.tables import EXCHANGES, TABLES, get_table
+
+EXCHANGES_NAMES = [exchange.name for exchange in EXCHANGES]
 
 
-def test_ten_cold_tables_with_zstd_level_3_and_layer_partitioning() -> None:
-    assert len(TABLES) == 10
+def test_eleven_cold_tables_with_zstd_level_3_and_layer_partitioning() -> None:
+    assert len(TABLES) == 11
     for spec in TABLES:
         ddl = iceberg_ddl(spec)
         assert ddl.properties["write.parquet.compression-codec"] == "zstd"
@@ -32,7 +34,12 @@ def test_clickhouse_ddl_has_tables_views_and_one_gold_view_per_interval() -> Non
     statements = clickhouse_statements()
     gold = [s for s in statements if s.startswith("CREATE VIEW IF NOT EXISTS gold_ohlcv_")]
     assert len(gold) == 6
-    assert sum("MATERIALIZED VIEW" in s for s in statements) == 3
+    views = [s.split()[6] for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
+    assert sorted(views) == sorted(
+        f"mv_{kind}_from_{x}" for kind in ("silver", "rejected") for x in EXCHANGES_NAMES
+    )
+    (function,) = [s for s in statements if s.startswith("CREATE FUNCTION")]
+    assert "coldtier_trade_problems" in function
 
 
 def test_unknown_placeholder_and_bad_ddl_are_clear_errors() -> None:

@@ -15,7 +15,8 @@ from coldtier_assets.defs.checks.asset_checks import check_specs, evaluate_check
 from coldtier_assets.defs.partitions import partitions_for
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
-from coldtier_assets.tables import TableSpec
+from coldtier_assets.offload.quarantine import rejected_in
+from coldtier_assets.tables import REJECTED_TABLE, TableSpec
 
 #: Backfills copy many windows per run: at most this many partitions per run.
 MAX_PARTITIONS_PER_RUN = 96
@@ -24,7 +25,13 @@ LAYER_DESCRIPTIONS = {
     "bronze": "each exchange's native trade fields, as received",
     "silver": "every exchange's trades in one normalized schema",
     "gold": "OHLCV candles per exchange and symbol",
+    REJECTED_TABLE: "quarantined Bronze trades that break the trade rule, with the reasons",
 }
+
+
+def describe(spec: TableSpec) -> str:
+    """What the table holds: its own description, else its layer's."""
+    return LAYER_DESCRIPTIONS.get(spec.name, LAYER_DESCRIPTIONS[spec.layer])
 
 
 def freshness_policy(spec: TableSpec, settings: Settings) -> dg.FreshnessPolicy:
@@ -46,7 +53,7 @@ def warm_spec(spec: TableSpec) -> dg.AssetSpec:
         key=warm_key(spec),
         kinds={"clickhouse"},
         group_name="warm",
-        description=f"ClickHouse {spec.layer} table `{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}); warm tier.",
+        description=f"ClickHouse {spec.layer} table `{spec.name}` ({describe(spec)}); warm tier.",
         metadata={"table": spec.name, "time_column": spec.time_column},
     )
 
@@ -67,7 +74,7 @@ def cold_spec(spec: TableSpec, settings: Settings) -> dg.AssetSpec:
         partitions_def=partitions_for(spec, settings),
         freshness_policy=freshness_policy(spec, settings),
         description=(
-            f"Iceberg table `{settings.namespace}.{spec.name}` ({LAYER_DESCRIPTIONS[spec.layer]}), copied from "
+            f"Iceberg table `{settings.namespace}.{spec.name}` ({describe(spec)}), copied from "
             f"ClickHouse by windows of {spec.window(settings.window)} of `{spec.time_column}`, exactly once."
         ),
         metadata={
@@ -137,13 +144,15 @@ def materialize_table(
             )
         report = coldtier.offloader().offload(spec, span.start, span.end, run_id=context.run_id)
         table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
+        metadata = materialization_metadata(report, table, datetime.now(UTC))
+        rejected = rejected_in(coldtier.warm, spec, span)
+        if rejected is not None:  # Bronze (its exchange) and Silver (all): trades quarantined in the span
+            metadata["rejected_rows"] = dg.MetadataValue.int(rejected)
         context.log.info(
             f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
             f"{len(report.results)} commit(s); watermark {report.watermark}"
         )
-        yield dg.MaterializeResult(
-            asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
-        )
+        yield dg.MaterializeResult(asset_key=cold_key(spec), metadata=metadata)
     selected = {key for key in context.selected_asset_check_keys if key.asset_key == cold_key(spec)}
     if selected:
         yield from evaluate_checks(selected, coldtier, spec, span)
