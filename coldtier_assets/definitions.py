@@ -8,7 +8,7 @@ from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.defs.assets.bronze import build_bronze_assets
 from coldtier_assets.defs.assets.common import warm_spec
 from coldtier_assets.defs.assets.gold import build_gold_assets
-from coldtier_assets.defs.assets.silver import build_silver_asset
+from coldtier_assets.defs.assets.silver import build_silver_assets
 from coldtier_assets.defs.jobs import build_offload_jobs
 from coldtier_assets.defs.loggers import LOGGERS
 from coldtier_assets.defs.resources import ColdtierResource
@@ -25,7 +25,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[
             *(warm_spec(spec) for spec in TABLES),
             build_bronze_assets(settings),
-            build_silver_asset(settings),
+            *build_silver_assets(settings),
             *build_gold_assets(settings),
         ],
         jobs=jobs,

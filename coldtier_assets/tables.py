@@ -2,6 +2,7 @@
 
 Adding an exchange is one :class:`Exchange` entry (plus its Bronze DDL file, which holds its native
 fields); adding a candle interval is one entry in :data:`CANDLE_INTERVALS` (its DDL is a template).
+Bronze trades that break the trade rule go to :data:`REJECTED_TABLE` instead of Silver.
 """
 
 from __future__ import annotations
@@ -31,11 +32,19 @@ class Exchange:
         return f"bronze_trades_{self.name}"
 
 
+def exchange_of(table: str) -> Exchange | None:
+    """The exchange whose Bronze table is ``table``; None for other tables."""
+    return next((exchange for exchange in EXCHANGES if exchange.bronze_table == table), None)
+
+
 EXCHANGES: tuple[Exchange, ...] = (
     Exchange("binance", time_column="trade_time", symbol_column="symbol"),
     Exchange("kraken", time_column="time", symbol_column="pair"),
     Exchange("coinbase", time_column="time", symbol_column="product_id"),
 )
+
+#: Quarantined trades: Bronze trades that break the rule of ``ddl/clickhouse/005_trade_checks.sql``.
+REJECTED_TABLE = "rejected_trades"
 
 #: Gold candle intervals: (name used in table names, length in seconds).
 CANDLE_INTERVALS: tuple[tuple[str, int], ...] = (
@@ -89,6 +98,13 @@ def _build_registry() -> tuple[TableSpec, ...]:
         natural_key=("exchange", "symbol", "trade_id"),
         upstream=tuple(table.name for table in bronze),
     )
+    rejected = TableSpec(
+        name=REJECTED_TABLE,
+        layer="silver",
+        time_column="trade_time",
+        natural_key=("exchange", "symbol", "trade_id"),
+        upstream=tuple(table.name for table in bronze),
+    )
     gold = tuple(
         TableSpec(
             name=f"gold_ohlcv_{interval}",
@@ -101,7 +117,7 @@ def _build_registry() -> tuple[TableSpec, ...]:
         )
         for interval, seconds in CANDLE_INTERVALS
     )
-    return (*bronze, silver, *gold)
+    return (*bronze, silver, rejected, *gold)
 
 
 TABLES: tuple[TableSpec, ...] = _build_registry()

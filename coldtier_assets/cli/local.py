@@ -23,7 +23,7 @@ def demo(
     hours: Annotated[float, typer.Option(help="hours of trades to simulate")] = 2.0,
     rate: Annotated[float, typer.Option(help="trades per second, all exchanges together")] = 150.0,
 ) -> None:
-    """Init, simulate two hours of trades, copy every closed window of all ten tables, print status."""
+    """Init, simulate two hours of trades, copy every closed window of every table, print status."""
     from coldtier_assets.cli.demo import run_demo
     from coldtier_assets.cli.progress import offload_progress
     from coldtier_assets.offload.status import render_status

@@ -1,6 +1,6 @@
 """Guarded warm retention: drop a ClickHouse day only when the cold tier verifiably holds all of it.
 
-The warm tables with day partitions are the Bronze tables and ``silver_trades``
+The warm tables with day partitions are the Bronze tables, ``silver_trades`` and ``rejected_trades``
 (``PARTITION BY toYYYYMMDD(trade time)``); Gold tables are views over Silver, so dropping a Silver
 day also empties that day's candles. A day older than the retention is dropped — from every table
 that still holds it, with ``ALTER TABLE … DROP PARTITION ID`` — only when, for **every** table that

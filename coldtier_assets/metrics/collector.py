@@ -171,6 +171,7 @@ class ColdtierCollector(Collector):
             families.add("coldtier_table_data_files", labels, status.files)
             families.add("coldtier_table_data_bytes", labels, data_bytes.get(status.table))
             families.add("coldtier_table_snapshots", labels, status.snapshots)
+            families.add("coldtier_table_rejected_trades", labels, status.rejected)
         return True, warm_ok
 
     def _dagster(self, families: _Families) -> bool:

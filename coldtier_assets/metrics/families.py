@@ -59,6 +59,11 @@ METRICS: tuple[MetricDef, ...] = (
         "coldtier_table_data_bytes", "Bytes of the data files in the cold table's current snapshot.", TABLE
     ),
     _gauge("coldtier_table_snapshots", "Snapshots in the cold table's metadata.", TABLE),
+    _gauge(
+        "coldtier_table_rejected_trades",
+        "Trades quarantined in rejected_trades (warm tier, FINAL): a Bronze table's own, all for rejected_trades.",
+        TABLE,
+    ),
     # per table, from the Dagster instance
     _counter(
         "coldtier_offload_rows_copied_total",

@@ -35,6 +35,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "no_duplicate_keys",
     "schema_matches_ddl",
     "candles_match_silver",
+    "bronze_equals_silver_plus_rejected",
 )
 
 _PAGE = 1000

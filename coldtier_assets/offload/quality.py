@@ -19,7 +19,7 @@ from coldtier_assets.ddl import DDL_DIR, render
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.offload.bootstrap import check_cold_schema
 from coldtier_assets.offload.cold_engine import committed_table_function
-from coldtier_assets.offload.source import check_source, sql_time
+from coldtier_assets.offload.source import check_source, extra_source_columns, sql_time
 from coldtier_assets.offload.verify import by_window, checksum_query
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -37,12 +37,20 @@ def duplicate_key_sql(table: Table, spec: TableSpec, span: Window) -> str:
 
 
 def schema_problems(warm: WarmTier, table: Table, spec: TableSpec) -> list[str]:
-    """Differences between the DDL and the cold table, and between the DDL and the warm source."""
+    """Differences between the DDL and the cold table, and between the DDL and the warm source.
+
+    A ClickHouse column the cold table lacks is a problem too: it would be silently left out.
+    """
     problems = []
     for check in (lambda: check_cold_schema(table, spec), lambda: check_source(warm, spec, table.schema())):
         try:
             check()
         except ColdtierError as error:
+            problems.append(str(error))
+    try:
+        problems += extra_source_columns(warm, spec, table.schema())
+    except ColdtierError as error:  # the table is missing: check_source has said so already
+        if not problems:
             problems.append(str(error))
     return problems
 

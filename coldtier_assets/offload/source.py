@@ -7,7 +7,6 @@ counts) to keep memory bounded however large the window is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,59 +14,16 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 from pyiceberg.schema import Schema
-from pyiceberg.types import (
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    IcebergType,
-    IntegerType,
-    LongType,
-    StringType,
-    TimestampType,
-    TimestamptzType,
-)
+from pyiceberg.types import BooleanType, IcebergType, IntegerType, LongType, TimestampType, TimestamptzType
 
 from coldtier_assets.errors import NullViolationError, SchemaDriftError
+from coldtier_assets.offload.source_schema import extra_columns, schema_problems
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import INGESTION_COLUMNS, TableSpec
 
 ROW_HASH_COLUMN = "_coldtier_row_hash"
-
-_WRAPPERS = re.compile(r"^(?:LowCardinality|Nullable)\((.*)\)$")
-
-
-def _unwrap(ch_type: str) -> tuple[str, bool]:
-    """Strip LowCardinality/Nullable wrappers; report whether the type is Nullable."""
-    nullable = False
-    while match := _WRAPPERS.match(ch_type):
-        nullable = nullable or ch_type.startswith("Nullable(")
-        ch_type = match.group(1)
-    return ch_type, nullable
-
-
-def clickhouse_type_fits(ch_type: str, iceberg_type: IcebergType) -> bool:
-    """True when values of the ClickHouse type convert to the Iceberg type without loss."""
-    base, _ = _unwrap(ch_type)
-    if isinstance(iceberg_type, DecimalType):
-        return base.replace(" ", "") == f"Decimal({iceberg_type.precision},{iceberg_type.scale})"
-    if isinstance(iceberg_type, TimestamptzType | TimestampType):
-        return base == "DateTime" or base.startswith("DateTime64(") or base.startswith("DateTime(")
-    if isinstance(iceberg_type, StringType):
-        return base == "String" or base.startswith("FixedString(")
-    if isinstance(iceberg_type, LongType):
-        return base in {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32"}
-    if isinstance(iceberg_type, IntegerType):
-        return base in {"Int8", "Int16", "Int32", "UInt8", "UInt16"}
-    if isinstance(iceberg_type, BooleanType):
-        return base == "Bool"
-    if isinstance(iceberg_type, DoubleType):
-        return base in {"Float32", "Float64"}
-    if isinstance(iceberg_type, DateType):
-        return base in {"Date", "Date32"}
-    return False
 
 
 def _hash_term(column: str, iceberg_type: IcebergType) -> str:
@@ -103,12 +59,11 @@ def sql_time(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class SourceTable:
-    """A checked ClickHouse source: how to read it and which nullable columns need a NULL check."""
+    """A checked ClickHouse source: its registry entry, the cold schema to read, and whether FINAL is needed."""
 
     spec: TableSpec
     schema: Schema
     use_final: bool
-    nullable_required: tuple[str, ...]
 
     @property
     def time_column(self) -> str:
@@ -127,19 +82,14 @@ class SourceTable:
 
 
 def check_source(warm: WarmReader, spec: TableSpec, schema: Schema) -> SourceTable:
-    """Compare the ClickHouse table's columns with the cold schema; raise on any drift."""
-    columns = warm.columns(spec.name)
-    problems = []
-    nullable_required = []
-    for field in schema.fields:
-        if field.name not in columns:
-            problems.append(f"column {field.name!r} is missing")
-            continue
-        ch_type = columns[field.name]
-        if not clickhouse_type_fits(ch_type, field.field_type):
-            problems.append(f"column {field.name!r} is {ch_type}, the DDL says {field.field_type}")
-        elif _unwrap(ch_type)[1] and field.required:
-            nullable_required.append(field.name)
+    """Compare the ClickHouse table's columns with the cold schema; raise on any drift, before any read.
+
+    A column whose ClickHouse type cannot be written to its cold column (``DateTime``,
+    ``DateTime64(9)``, a Nullable column where cold is NOT NULL, another Decimal) is refused with its
+    name, its ClickHouse type and the expected type. Extra ClickHouse columns are not copied; the
+    ``schema_matches_ddl`` check reports them (:func:`extra_source_columns`).
+    """
+    problems = schema_problems(warm.columns(spec.name), schema)
     if problems:
         raise SchemaDriftError(
             f"ClickHouse table {spec.name!r} no longer matches its DDL: " + "; ".join(problems)
@@ -149,7 +99,12 @@ def check_source(warm: WarmReader, spec: TableSpec, schema: Schema) -> SourceTab
         {"t": spec.name},
     )
     engine = str(engine_rows[0][0]) if engine_rows else ""
-    return SourceTable(spec, schema, "ReplacingMergeTree" in engine, tuple(nullable_required))
+    return SourceTable(spec, schema, "ReplacingMergeTree" in engine)
+
+
+def extra_source_columns(warm: WarmReader, spec: TableSpec, schema: Schema) -> list[str]:
+    """ClickHouse columns of ``spec`` that the cold schema lacks, each named with its type."""
+    return extra_columns(warm.columns(spec.name), schema)
 
 
 def window_row_counts(warm: WarmTier, source: SourceTable, windows: list[Window]) -> list[int]:
@@ -215,8 +170,11 @@ def checksum_of(hashes: pa.Array | pa.ChunkedArray) -> int:
 
 
 def to_cold_arrow(data: pa.Table, source: SourceTable, window: Window) -> pa.Table:
-    """Reject NULLs in NOT NULL columns and drop the hash column (the writer casts to the table's schema)."""
-    for name in source.nullable_required:
+    """Reject NULLs in NOT NULL columns and drop the hash column (the writer casts to the table's schema).
+
+    :func:`check_source` already refuses Nullable sources of NOT NULL columns; this is the last guard.
+    """
+    for name in (field.name for field in source.schema.fields if field.required):
         nulls = data.column(name).null_count
         if nulls:
             raise NullViolationError(

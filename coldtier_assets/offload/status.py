@@ -1,4 +1,4 @@
-"""`coldtier status`: per table watermark, lag, rows in both tiers, files and snapshots."""
+"""`coldtier status`: per table watermark, lag, rows in both tiers, files, snapshots, rejected trades."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pyiceberg.exceptions import NoSuchTableError
 from rich.table import Table as RichTable
 
 from coldtier_assets.config import Settings
+from coldtier_assets.offload.quarantine import rejected_by_exchange
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.warm_reader import WarmReader
-from coldtier_assets.tables import TABLES, TableSpec
+from coldtier_assets.tables import REJECTED_TABLE, TABLES, TableSpec, exchange_of
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class TableStatus:
     files: int | None
     snapshots: int | None
     last_check: str = "-"
+    rejected: int | None = None
 
 
 def _warm_rows(warm: WarmReader, spec: TableSpec) -> int | None:
@@ -67,7 +69,19 @@ def collect_status(
     """The status of every registry table."""
     now = now or datetime.now(UTC)
     with warm.session():  # one warm session for all tables
-        return [table_status(warm, catalog, namespace, spec, now) for spec in TABLES]
+        statuses = [table_status(warm, catalog, namespace, spec, now) for spec in TABLES]
+        rejected = rejected_by_exchange(warm)
+    return [replace(status, rejected=_rejected_of(status.table, rejected)) for status in statuses]
+
+
+def _rejected_of(table: str, by_exchange: dict[str, int] | None) -> int | None:
+    """Quarantined trades of a Bronze table (its exchange's) or of ``rejected_trades`` (all)."""
+    if by_exchange is None:  # no warm tier (exporter skipping it) or no rejected_trades table
+        return None
+    if table == REJECTED_TABLE:
+        return sum(by_exchange.values())
+    exchange = exchange_of(table)
+    return by_exchange.get(exchange.name, 0) if exchange else None
 
 
 def _fmt_lag(lag: timedelta | None) -> str:
@@ -93,6 +107,7 @@ def render_status(statuses: list[TableStatus]) -> RichTable:
         "rows cold",
         "files",
         "snapshots",
+        "rejected",
         "last check",
     ):
         table.add_column(column, justify="left" if column in ("table", "layer", "last check") else "right")
@@ -106,6 +121,7 @@ def render_status(statuses: list[TableStatus]) -> RichTable:
             _fmt_int(status.cold_rows),
             _fmt_int(status.files),
             _fmt_int(status.snapshots),
+            _fmt_int(status.rejected),
             status.last_check,
         )
     return table

@@ -60,6 +60,16 @@ def test_definitions_have_the_lineage_warm_bronze_silver_gold(settings: Settings
     assert isinstance(hourly, dg.TimeWindowPartitionsDefinition) and hourly.cron_schedule == "0 * * * *"
 
 
+def _rejected_rows(instance: dg.DagsterInstance, table: str, partition: str) -> object:
+    """The ``rejected_rows`` metadata of the table's latest materialization of ``partition``."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["cold", table]), asset_partitions=[partition]), limit=1
+    ).records
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return materialization.metadata["rejected_rows"].value
+
+
 def test_whole_graph_copies_every_table_exactly(
     dagster_backend: str, coldtier_env: dict[str, str], warm: WarmTier
 ) -> None:
@@ -69,6 +79,10 @@ def test_whole_graph_copies_every_table_exactly(
 
     init_all(warm, catalog, settings.namespace)
     simulate_history(warm, FEED_START, FEED_START + timedelta(hours=1), seed=21, trades_per_second=20)
+    warm.command(  # the trade of issue #10: quantity 0 once failed every Gold table of its window
+        "INSERT INTO bronze_trades_binance (event_time, symbol, trade_id, price, quantity, trade_time, is_buyer_maker)"
+        " VALUES ('2026-11-24 22:05:00', 'ZZZUSDT', 7, 0.1, 0, '2026-11-24 22:05:00', 0)"
+    )
     prepare_dagster_home(settings)
     with dg.DagsterInstance.get() as instance:
         if dagster_backend == "postgresql":
@@ -79,6 +93,14 @@ def test_whole_graph_copies_every_table_exactly(
         assert len(recorded) == 4
         materialized = instance.get_materialized_partitions(dg.AssetKey(["cold", "silver_trades"]))
         assert len(materialized) == 96
+        assert _rejected_rows(instance, "bronze_trades_binance", "2026-11-24-22:00") == 1
+        assert _rejected_rows(instance, "bronze_trades_kraken", "2026-11-24-22:00") == 0
+        accounted = instance.event_log_storage.get_asset_check_partition_info(
+            [dg.AssetCheckKey(dg.AssetKey(["cold", "rejected_trades"]), "bronze_equals_silver_plus_rejected")]
+        )
+        # one evaluation per run over its partition range (recorded without a partition key)
+        outcomes = {info.partition_key: info.latest_execution_status.value for info in accounted}
+        assert outcomes[None] == "SUCCEEDED" and "FAILED" not in outcomes.values(), outcomes
     for spec in TABLES:
         assert_window_matches(warm, catalog, settings.namespace, spec, DAY, DAY + timedelta(days=1))
     statuses = {status.table: status for status in collect_status(warm, catalog, settings.namespace)}

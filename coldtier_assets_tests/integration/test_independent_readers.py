@@ -47,6 +47,10 @@ def offloaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         init_all(warm, open_catalog(settings), settings.namespace)
         feed_start = DAY + timedelta(hours=23)
         simulate_history(warm, feed_start, feed_start + timedelta(minutes=30), seed=9, trades_per_second=8)
+        warm.command(  # two trades the trade rule quarantines, so that rejected_trades has rows too
+            "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+            "(1, 'BTC-USD', 0, 1, 'buy', '2026-11-24 23:05:00'), (2, '', 90000, -1, 'sell', '2026-11-24 23:06:00')"
+        )
         prepare_dagster_home(settings)
         with dg.DagsterInstance.get() as instance:
             assert all(run.success for run in materialize_range(settings, DAY, FULL_DAY.end, instance))

@@ -21,14 +21,14 @@ def test_init_creates_everything_and_twice_is_a_no_op(
     assert settings.catalog_uri.startswith(catalog_backend)
     warm, catalog = WarmTier(settings.warm_dsn), open_catalog(settings)
     first = init_all(warm, catalog, settings.namespace)
-    assert len(first.cold_created) == 10
+    assert len(first.cold_created) == 11
     warm_tables = warm.rows(
         "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
     )
     locations = {spec.name: catalog.load_table(("cold", spec.name)).metadata_location for spec in TABLES}
 
     second = init_all(warm, catalog, settings.namespace)
-    assert second.cold_created == () and len(second.cold_existing) == 10
+    assert second.cold_created == () and len(second.cold_existing) == 11
     assert warm.rows(
         "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
     ) == (warm_tables)
@@ -46,7 +46,7 @@ def test_init_creates_everything_and_twice_is_a_no_op(
 
 
 def test_cli_init_twice(coldtier_env: dict[str, str]) -> None:
-    for expected in ("created ['bronze_trades_binance'", "created none; already present 10"):
+    for expected in ("created ['bronze_trades_binance'", "created none; already present 11"):
         result = subprocess.run(
             [sys.executable, "-m", "coldtier_assets.cli.main", "init"],
             env={**os.environ, **coldtier_env},

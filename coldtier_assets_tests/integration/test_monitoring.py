@@ -167,6 +167,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     catalog = open_catalog(settings)
     init_all(warm, catalog, settings.namespace)
     simulate_history(warm, START, START + timedelta(hours=1), seed=9, trades_per_second=3)
+    warm.command(  # one trade the Silver view rejects (price 0): quarantined in rejected_trades
+        "INSERT INTO bronze_trades_kraken (pair, price, volume, time, side, order_type, misc, trade_id) "
+        f"VALUES ('XBT/USD', 0, 1, '{START + timedelta(minutes=5):%Y-%m-%d %H:%M:%S}', 'b', 'm', '', 999999)"
+    )
     offloader = Offloader(settings, warm, lambda: open_catalog(settings))
     for name in ("silver_trades", "bronze_trades_kraken"):
         offloader.offload(get_table(name), START, COPIED_UNTIL, run_id="test")
@@ -199,13 +203,24 @@ def test_exporter_serves_status_dagster_and_maintenance_figures(env: Env) -> Non
     finally:
         exporter.shutdown()
 
-    # per table, the same figures as `coldtier status`
+    # per table, the same figures as `coldtier status`; the rejected trade counts for its Bronze table
+    rejected = {status.table: status.rejected for status in statuses}
+    assert (
+        rejected["bronze_trades_kraken"],
+        rejected["bronze_trades_binance"],
+        rejected["rejected_trades"],
+    ) == (
+        1,
+        0,
+        1,
+    )
     for status in statuses:
         table = {"table": status.table, "layer": status.layer}
         assert _value(samples, "coldtier_table_rows", **table, tier="warm") == status.warm_rows
         assert _value(samples, "coldtier_table_rows", **table, tier="cold") == status.cold_rows
         assert _value(samples, "coldtier_table_data_files", **table) == status.files
         assert _value(samples, "coldtier_table_snapshots", **table) == status.snapshots
+        assert _value(samples, "coldtier_table_rejected_trades", **table) == status.rejected
         watermark = _value(samples, "coldtier_table_watermark_timestamp_seconds", **table)
         lag = _value(samples, "coldtier_table_lag_seconds", **table)
         if status.watermark is None:

@@ -30,8 +30,12 @@ M15 = timedelta(minutes=15)
 
 @pytest.fixture
 def fed(initialized: Settings, warm: WarmTier) -> Settings:
-    """One hour of simulated trades (22:00-23:00) in the warm tier."""
+    """One hour of simulated trades (22:00-23:00) in the warm tier, two of them quarantined."""
     simulate_history(warm, START, START + H1, seed=11, trades_per_second=20)
+    warm.command(  # invalid trades (price 0, quantity 0): rejected_trades gets rows to copy too
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        "(1, 'BTC-USD', 0, 1, 'buy', '2026-11-24 22:05:00'), (2, 'BTC-USD', 90000, 0, 'sell', '2026-11-24 22:40:00')"
+    )
     return initialized
 
 

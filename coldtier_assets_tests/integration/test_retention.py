@@ -25,6 +25,11 @@ UNCOPIED = CHANGED = Window(DAY_B, DAY_B + M15)
 
 def _copy_both_days(env: Coldtier) -> None:
     simulate_history(env.warm, FEED_START, FEED_END, seed=9, trades_per_second=2)
+    env.warm.command(  # a quarantined trade (price 0) on each day, so rejected_trades holds both days too
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        f"(1, 'BTC-USD', 0, 1, 'buy', '{DAY_B - timedelta(minutes=10):%Y-%m-%d %H:%M:%S}'), "
+        f"(2, 'BTC-USD', 0, 1, 'buy', '{DAY_B + timedelta(minutes=5):%Y-%m-%d %H:%M:%S}')"
+    )
     offloader = env.offloader()
     for spec in TABLES:
         if spec is SILVER:  # everything but one window of day B

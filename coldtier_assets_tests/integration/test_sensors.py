@@ -86,7 +86,7 @@ def test_closed_windows_in_dependency_order_then_nothing(
     request = first["offload_15m"]
     assert request.tags["dagster/asset_partition_range_start"] == "2026-11-24-21:00"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-24-22:45"
-    assert len(request.asset_selection or []) == 7
+    assert len(request.asset_selection or []) == 8  # 3 Bronze, Silver, rejected_trades, Gold 1m/5m/15m
     assert cursor and '"offload_15m": "2026-11-24T23:00:00+00:00"' in cursor
 
     again, _ = tick(settings, instance, NOW, cursor)  # a duplicate tick or a restarted daemon

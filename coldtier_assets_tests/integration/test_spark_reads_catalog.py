@@ -265,7 +265,7 @@ def test_custom_catalog_name_is_the_spark_catalog(tmp_path: Path, spark_context:
     count = spark.sql(f"SELECT count(*) FROM lake.archive.{SILVER}").first()
     assert count is not None and count[0] == 2
     tables = {row["tableName"] for row in spark.sql("SHOW TABLES IN lake.archive").collect()}
-    assert SILVER in tables and len(tables) == 10
+    assert SILVER in tables and len(tables) == 11
 
 
 def test_catalog_uri_translation(tmp_path: Path) -> None:

@@ -29,4 +29,27 @@ SELECT
     if(is_buyer_maker, 'sell', 'buy') AS side,
     toDateTime64(trade_time, 6, 'UTC') AS trade_time,
     ingested_at
-FROM bronze_trades_binance;
+FROM bronze_trades_binance
+WHERE coldtier_trade_problems(
+    bronze_trades_binance.symbol, bronze_trades_binance.trade_id, bronze_trades_binance.price,
+    bronze_trades_binance.quantity, bronze_trades_binance.trade_time, bronze_trades_binance.ingested_at,
+    [if(bronze_trades_binance.event_time < toDateTime64('2009-01-01 00:00:00', 3, 'UTC'), 'event time before 2009 (or missing)', '')]
+) = '';
+
+-- Trades that break the rule: quarantined with the reasons, never in Silver.
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_rejected_from_binance TO rejected_trades AS
+SELECT
+    'binance' AS exchange,
+    symbol,
+    trade_id,
+    price,
+    quantity,
+    toDateTime64(bronze_trades_binance.trade_time, 6, 'UTC') AS trade_time,
+    coldtier_trade_problems(
+        bronze_trades_binance.symbol, bronze_trades_binance.trade_id, bronze_trades_binance.price,
+        bronze_trades_binance.quantity, bronze_trades_binance.trade_time, bronze_trades_binance.ingested_at,
+        [if(bronze_trades_binance.event_time < toDateTime64('2009-01-01 00:00:00', 3, 'UTC'), 'event time before 2009 (or missing)', '')]
+    ) AS reason,
+    ingested_at
+FROM bronze_trades_binance
+WHERE reason != '';

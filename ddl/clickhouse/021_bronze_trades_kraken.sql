@@ -26,4 +26,33 @@ SELECT
     if(side = 'b', 'buy', 'sell') AS side,
     time AS trade_time,
     ingested_at
-FROM bronze_trades_kraken;
+FROM bronze_trades_kraken
+WHERE coldtier_trade_problems(
+    bronze_trades_kraken.pair, bronze_trades_kraken.trade_id, bronze_trades_kraken.price,
+    bronze_trades_kraken.volume, bronze_trades_kraken.time, bronze_trades_kraken.ingested_at,
+    [
+        if(bronze_trades_kraken.side NOT IN ('b', 's'), 'side not b | s (or missing)', ''),
+        if(bronze_trades_kraken.order_type NOT IN ('m', 'l'), 'order_type not m | l (or missing)', '')
+    ]
+) = '';
+
+-- Trades that break the rule: quarantined with the reasons, never in Silver.
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_rejected_from_kraken TO rejected_trades AS
+SELECT
+    'kraken' AS exchange,
+    pair AS symbol,
+    trade_id,
+    price,
+    volume AS quantity,
+    time AS trade_time,
+    coldtier_trade_problems(
+        bronze_trades_kraken.pair, bronze_trades_kraken.trade_id, bronze_trades_kraken.price,
+        bronze_trades_kraken.volume, bronze_trades_kraken.time, bronze_trades_kraken.ingested_at,
+        [
+            if(bronze_trades_kraken.side NOT IN ('b', 's'), 'side not b | s (or missing)', ''),
+            if(bronze_trades_kraken.order_type NOT IN ('m', 'l'), 'order_type not m | l (or missing)', '')
+        ]
+    ) AS reason,
+    ingested_at
+FROM bronze_trades_kraken
+WHERE reason != '';

@@ -25,4 +25,27 @@ SELECT
     if(side = 'buy', 'sell', 'buy') AS side,
     time AS trade_time,
     ingested_at
-FROM bronze_trades_coinbase;
+FROM bronze_trades_coinbase
+WHERE coldtier_trade_problems(
+    bronze_trades_coinbase.product_id, bronze_trades_coinbase.trade_id, bronze_trades_coinbase.price,
+    bronze_trades_coinbase.size, bronze_trades_coinbase.time, bronze_trades_coinbase.ingested_at,
+    [if(bronze_trades_coinbase.side NOT IN ('buy', 'sell'), 'side not buy | sell (or missing)', '')]
+) = '';
+
+-- Trades that break the rule: quarantined with the reasons, never in Silver.
+CREATE MATERIALIZED VIEW IF NOT EXISTS mv_rejected_from_coinbase TO rejected_trades AS
+SELECT
+    'coinbase' AS exchange,
+    product_id AS symbol,
+    trade_id,
+    price,
+    size AS quantity,
+    time AS trade_time,
+    coldtier_trade_problems(
+        bronze_trades_coinbase.product_id, bronze_trades_coinbase.trade_id, bronze_trades_coinbase.price,
+        bronze_trades_coinbase.size, bronze_trades_coinbase.time, bronze_trades_coinbase.ingested_at,
+        [if(bronze_trades_coinbase.side NOT IN ('buy', 'sell'), 'side not buy | sell (or missing)', '')]
+    ) AS reason,
+    ingested_at
+FROM bronze_trades_coinbase
+WHERE reason != '';

@@ -24,7 +24,8 @@ from coldtier_assets.defs.checks.partition_results import partition_check_events
 from coldtier_assets.defs.partitions import duration_words, partitions_for
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.offload.pipeline import OffloadReport
-from coldtier_assets.tables import TableSpec
+from coldtier_assets.offload.quarantine import rejected_in
+from coldtier_assets.tables import REJECTED_TABLE, TableSpec
 
 #: Run tag (``true``) that lets a run replace cold windows the purge guard would refuse to shrink.
 FORCE_TAG = "coldtier/force"
@@ -33,11 +34,14 @@ LAYER_DESCRIPTIONS = {
     "bronze": "each exchange's native trade fields, as received",
     "silver": "every exchange's trades in one normalized schema",
     "gold": "OHLCV candles per exchange and symbol",
+    REJECTED_TABLE: "quarantined Bronze trades that break the trade rule, with the reasons",
 }
 
 
 def layer_description(spec: TableSpec) -> str:
-    """What the table holds, in words (Gold names its candle length)."""
+    """What the table holds, in words: its own description, else its layer's (Gold names its candle)."""
+    if spec.name in LAYER_DESCRIPTIONS:
+        return LAYER_DESCRIPTIONS[spec.name]
     if spec.layer == "gold":
         return f"OHLCV candles of {duration_words(timedelta(seconds=spec.candle_seconds))} per exchange and symbol"
     return LAYER_DESCRIPTIONS[spec.layer]
@@ -162,15 +166,15 @@ def copy_and_check(
             spec, span.start, span.end, run_id=context.run.run_id
         )
         table = coldtier.catalog().load_table((coldtier.settings.namespace, spec.name))
+        metadata = materialization_metadata(report, table, datetime.now(UTC))
+        rejected = rejected_in(coldtier.warm, spec, span)
+        if rejected is not None:  # Bronze (its exchange) and Silver (all): trades quarantined in the span
+            metadata["rejected_rows"] = dg.MetadataValue.int(rejected)
         context.log.info(
             f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
             f"{len(report.results)} commit(s); watermark {report.watermark}"
         )
-        materialized.append(
-            dg.MaterializeResult(
-                asset_key=cold_key(spec), metadata=materialization_metadata(report, table, datetime.now(UTC))
-            )
-        )
+        materialized.append(dg.MaterializeResult(asset_key=cold_key(spec), metadata=metadata))
     selected = {key for key in context.selected_asset_check_keys if key.asset_key == cold_key(spec)}
     outcomes = list(evaluate_checks(selected, coldtier, spec, span)) if selected else []
     return materialized, outcomes

@@ -5,6 +5,8 @@
 * ``no_duplicate_keys`` (blocking): each natural key once in the cold table.
 * ``schema_matches_ddl``: cold and warm schemas against ``ddl/``.
 * ``candles_match_silver`` (Gold, blocking): candles re-derived from cold Silver equal cold Gold.
+* ``bronze_equals_silver_plus_rejected`` (on ``rejected_trades``): per exchange and window, every
+  Bronze trade is in Silver or quarantined, exactly once (warm tier, FINAL).
 
 Blocking checks stop downstream assets in the same run; across runs, Gold refuses to copy while
 Silver's latest consistency check failed (see :func:`upstream_problems`).
@@ -32,16 +34,18 @@ from coldtier_assets.offload.quality import (
     duplicate_key_sql,
     schema_problems,
 )
+from coldtier_assets.offload.quarantine import account_trades
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.verify import Verdict, WindowCheck, by_window, cold_checksum_sql, verify_windows
 from coldtier_assets.offload.windows import Window, split_windows
 from coldtier_assets.redact import redact
-from coldtier_assets.tables import TableSpec, get_table
+from coldtier_assets.tables import REJECTED_TABLE, TableSpec, get_table
 
 CONSISTENCY = "warm_cold_consistency"
 DUPLICATES = "no_duplicate_keys"
 SCHEMA = "schema_matches_ddl"
 CANDLES = "candles_match_silver"
+ACCOUNTED = "bronze_equals_silver_plus_rejected"
 
 
 def check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
@@ -53,7 +57,11 @@ def check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
 
 def check_names(spec: TableSpec) -> list[str]:
     """The names of the checks a table has (Gold also compares its candles with cold Silver)."""
-    return [CONSISTENCY, DUPLICATES, SCHEMA] + ([CANDLES] if spec.layer == "gold" else [])
+    return (
+        [CONSISTENCY, DUPLICATES, SCHEMA]
+        + ([CANDLES] if spec.layer == "gold" else [])
+        + ([ACCOUNTED] if spec.name == REJECTED_TABLE else [])
+    )
 
 
 def _check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]:
@@ -69,6 +77,10 @@ def _check_specs(spec: TableSpec, settings: Settings) -> list[dg.AssetCheckSpec]
         ),
         SCHEMA: (False, "Cold Iceberg schema and warm ClickHouse columns match ddl/."),
         CANDLES: (True, "Candles re-derived from cold Silver equal cold Gold."),
+        ACCOUNTED: (
+            False,
+            "Per exchange and window: Bronze trades = Silver trades + rejected trades (ClickHouse, FINAL).",
+        ),
     }
     return [
         dg.AssetCheckSpec(
@@ -182,6 +194,33 @@ def evaluate_checks(
                 "differing_windows": ", ".join(_fmt(c.window) for c in wrong) or "none",
             },
         )
+    if ACCOUNTED in wanted:
+        yield accounting_result(coldtier, spec, windows)
+
+
+def accounting_result(coldtier: ColdtierResource, spec: TableSpec, windows: list[Window]) -> CheckOutcome:
+    """The ``bronze_equals_silver_plus_rejected`` result: per exchange, windows that do not add up."""
+    accounts = account_trades(coldtier.warm, windows)
+    wrong = [account for account in accounts if not account.ok]
+    metadata: dict[str, dg.RawMetadataValue] = {
+        "windows": len(windows),
+        "differing": ", ".join(
+            f"{a.exchange} {_fmt(a.window)}: bronze {a.bronze} != silver {a.silver} + rejected {a.rejected}"
+            for a in wrong
+        )
+        or "none",
+    }
+    for exchange in sorted({account.exchange for account in accounts}):
+        mine = [account for account in accounts if account.exchange == exchange]
+        metadata[f"rejected_{exchange}"] = sum(account.rejected for account in mine)
+        metadata[f"bronze_{exchange}"] = sum(account.bronze for account in mine)
+    del spec  # the invariant spans the three exchanges, whichever table carries the check
+    return CheckOutcome(
+        ACCOUNTED,
+        passed=not wrong,
+        metadata=metadata,
+        failed_windows=frozenset(account.window.start for account in wrong),
+    )
 
 
 def upstream_problems(

@@ -1,0 +1,17 @@
+-- Quarantine: every Bronze trade that breaks `coldtier_trade_problems` lands here instead of in
+-- Silver, with the reasons. Per exchange and window of trade time: Bronze (FINAL) = Silver (FINAL)
+-- + rejected (FINAL); the `bronze_equals_silver_plus_rejected` check proves it. Fields as received.
+CREATE TABLE IF NOT EXISTS rejected_trades
+(
+    exchange      LowCardinality(String)  COMMENT 'binance | kraken | coinbase',
+    symbol        String                  COMMENT 'the native symbol as received (BTCUSDT, XBT/USD, BTC-USD)',
+    trade_id      Int64,
+    price         Decimal(18, 8),
+    quantity      Decimal(18, 8),
+    trade_time    DateTime64(6, 'UTC')    COMMENT 'as received (1970-01-01 when the feed sent none)',
+    reason        String                  COMMENT 'every rule the trade breaks, separated by ''; ''',
+    ingested_at   DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(trade_time)
+ORDER BY (trade_time, exchange, symbol, trade_id);
