@@ -35,7 +35,7 @@ def query(
     ] = OutputFormat.table,
 ) -> None:
     """Federated, read-only SQL: each table's committed ranges from cold, the rest from warm — never both."""
-    from coldtier_assets.federated.query import federated_query
+    from coldtier_assets.federated.run import federated_query
     from coldtier_assets.resources.iceberg import open_catalog
 
     settings = cli_settings()

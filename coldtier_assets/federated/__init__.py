@@ -1,1 +1,1 @@
-"""Federated SQL over both tiers: cold below the ledger, warm above it, never both."""
+"""Federated SQL over both tiers: parse, plan (committed ranges cold, the rest warm), run; read-only."""

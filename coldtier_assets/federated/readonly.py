@@ -42,7 +42,7 @@ class ReadOnlyQueryError(ColdtierError):
 
 
 class SqlToken(Protocol):
-    """A significant token of the user's SQL (see ``federated.query``)."""
+    """A significant token of the user's SQL (see ``federated.parse``)."""
 
     @property
     def kind(self) -> str:

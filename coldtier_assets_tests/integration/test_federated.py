@@ -18,14 +18,9 @@ import pytest
 from pyiceberg.catalog import Catalog
 
 from coldtier_assets.config import Settings, load_settings
-from coldtier_assets.federated.query import (
-    FederatedQueryError,
-    UnknownTableError,
-    compose_sql,
-    federated_query,
-    parse_query,
-    plan_query,
-)
+from coldtier_assets.federated.parse import FederatedQueryError, UnknownTableError, parse_query
+from coldtier_assets.federated.plan import compose_sql, plan_query
+from coldtier_assets.federated.run import federated_query
 from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import read_ledger

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from coldtier_assets.cli.main import app
 from coldtier_assets.defs.sensors.planning import plan_closed_windows
-from coldtier_assets.federated.query import federated_query
+from coldtier_assets.federated.run import federated_query
 from coldtier_assets.maintenance.retention import apply_retention
 from coldtier_assets.offload.bootstrap import init_cold
 from coldtier_assets.offload.sink import LEDGER_KEY, coldtier_property, read_ledger

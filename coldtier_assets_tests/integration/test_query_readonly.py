@@ -16,7 +16,8 @@ from pyiceberg.catalog import Catalog
 
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.errors import ColdtierError
-from coldtier_assets.federated.query import federated_query, plan_query
+from coldtier_assets.federated.plan import plan_query
+from coldtier_assets.federated.run import federated_query
 from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.resources.clickhouse import WarmTier
