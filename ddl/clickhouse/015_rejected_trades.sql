@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS rejected_trades
     price         Decimal(18, 8),
     quantity      Decimal(18, 8),
     trade_time    DateTime64(6, 'UTC')    COMMENT 'as received (1970-01-01 when the feed sent none)',
-    reason        String                  COMMENT 'every rule the trade breaks, separated by ''; ''',
+    reason        String                  COMMENT 'every rule the trade breaks, separated by semicolons',
     ingested_at   DateTime64(6, 'UTC')
 )
 ENGINE = ReplacingMergeTree
