@@ -177,7 +177,8 @@ def test_retention_dropped_the_older_day_and_spark_erased_every_coldtier_summary
     assert scenario.dropped == [
         f"{spec.name} {OLD_DAY.date()}"
         for spec in sorted(TABLES, key=lambda s: s.name)
-        if spec.layer != "gold"
+        # the scenario's feed sends no invalid trade: rejected_trades has no day to drop
+        if spec.layer != "gold" and spec.name != "rejected_trades"
     ]
     assert scenario.summaries_left == 0  # the audit trail is gone: only the property can tell
     assert all(len(scenario.env.table(spec).metadata.snapshots) == 1 for spec in TABLES if spec != FOREIGN)

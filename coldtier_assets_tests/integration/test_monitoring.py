@@ -122,13 +122,13 @@ def _record_dagster_history(settings: Settings) -> None:
 
 
 def _create_maintenance_log(settings: Settings) -> None:
-    """The audit table another module writes (created here with the agreed columns)."""
+    """Rows in the audit table another module writes (the offload already created it; else created here)."""
     engine = sqlalchemy.create_engine(sqlalchemy_uri(settings.catalog_uri))
     with engine.begin() as connection:
         connection.execute(
             sqlalchemy.text(
-                "CREATE TABLE maintenance_audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT, "
-                "action TEXT, started_at TIMESTAMP, duration_seconds REAL, files_before INTEGER, "
+                "CREATE TABLE IF NOT EXISTS maintenance_audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "table_name TEXT, action TEXT, started_at TIMESTAMP, duration_seconds REAL, files_before INTEGER, "
                 "files_after INTEGER, bytes_before INTEGER, bytes_after INTEGER, rows_before INTEGER, "
                 "rows_after INTEGER, outcome TEXT, message TEXT)"
             )
@@ -191,9 +191,11 @@ def test_promtool_checks_and_tests_the_alert_rules() -> None:
 def test_exporter_serves_status_dagster_and_maintenance_figures(env: Env) -> None:
     exporter = serve(env.settings, 0, "127.0.0.1", cache_seconds=0)
     try:
-        before = _metrics(exporter.url)  # no Dagster instance, no audit log yet: both tolerated
+        before = _metrics(exporter.url)  # no Dagster instance, no maintenance run yet: both tolerated
         assert not any(name.startswith("coldtier_offload_") for name, _ in before)
-        assert _value(before, "coldtier_maintenance_audit_log_present") == 0
+        # the offload's purge guard reads the audit log (days retention dropped), creating it empty
+        assert _value(before, "coldtier_maintenance_audit_log_present") == 1
+        assert not any(name.startswith("coldtier_maintenance_runs") for name, _ in before)
         assert _value(before, "coldtier_exporter_up") == 1
 
         _record_dagster_history(env.settings)

@@ -71,7 +71,8 @@ def _correct_one_trade(env: Coldtier) -> tuple[str, object]:
 
 def test_a_trade_corrected_after_verification_is_not_dropped(coldtier_env: dict[str, str]) -> None:
     env = _copied_day(coldtier_env)
-    assert _warm_tables(env) == {spec.name for spec in partitioned_tables()}
+    # the feed sends no invalid trade, so rejected_trades has no partition for the day
+    assert _warm_tables(env) == {spec.name for spec in partitioned_tables()} - {"rejected_trades"}
     corrected: list[tuple[str, object]] = []
 
     def correct_a_trade(partition: DayPartition) -> None:
