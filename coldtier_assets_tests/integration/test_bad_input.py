@@ -107,7 +107,7 @@ def test_extra_clickhouse_column_fails_schema_check_by_name(fed: Settings, warm:
     coldtier = ColdtierResource.from_settings(fed)
     (result,) = evaluate_checks({check}, coldtier, spec, Window(START, START + M15))
     assert not result.passed
-    problems = str(result.metadata["problems"].value)
+    problems = str(result.metadata["problems"])
     assert "ClickHouse column 'venue_flags' (UInt16) is not in the cold table" in problems
 
 
