@@ -58,15 +58,12 @@ format: setup
 unit: setup
 	$(BIN)/pytest -q -m "not integration"
 
-# One pytest process per integration file: chDB 26.9 keeps ~8 descriptors per embedded session
-# opened and closed, and one process running the whole suite reaches the 20000-file limit.
+# Integration files run one pytest process each, two at a time (see the script for why).
 test: setup-test lint
 	@status=0; \
 	$(BIN)/pytest -q -rs -m "not integration" || status=1; \
 	$(BIN)/pytest -q -rs -m integration coldtier_assets_tests/unit || status=1; \
-	for file in coldtier_assets_tests/integration/test_*.py; do \
-		echo "== $$file"; $(BIN)/pytest -q -rs $$file || status=1; \
-	done; \
+	scripts/run-integration-files.sh $(BIN)/pytest || status=1; \
 	exit $$status
 
 bench: setup

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run every integration test file in its own pytest process, JOBS files at a time.
+#
+# One process per file: chDB 26.9 keeps ~8 descriptors per embedded session opened and closed,
+# and one process running the whole suite reaches the 20000-file limit. Most files spend their
+# time waiting on child processes (Dagster runs, Spark, PostgreSQL, a browser), so two files at a
+# time use a 2-core machine better than one. Each file's output is printed whole when it ends,
+# never interleaved; the exit status is non-zero when any file failed.
+#
+# Usage: scripts/run-integration-files.sh PYTEST [FILE ...]   (JOBS=n to change the parallelism)
+set -uo pipefail
+pytest_bin="$1"; shift
+jobs="${JOBS:-2}"
+if [ "$#" -eq 0 ]; then
+    # Longest files first, so the last ones to start are short ones (better packing).
+    heavy=(test_soak.py test_unattended.py test_cli_dev.py test_spark_maintenance.py \
+           test_s3_warehouse.py test_ledger_survives_spark.py test_spark_reads_catalog.py \
+           test_concurrent_runs.py)
+    set --
+    for name in "${heavy[@]}"; do
+        [ -f "coldtier_assets_tests/integration/$name" ] && set -- "$@" "coldtier_assets_tests/integration/$name"
+    done
+    for file in coldtier_assets_tests/integration/test_*.py; do
+        case " ${heavy[*]} " in *" $(basename "$file") "*) continue ;; esac
+        set -- "$@" "$file"
+    done
+fi
+logs="$(mktemp -d)"
+export pytest_bin logs
+run_one() {
+    local file="$1" log start rc
+    log="$logs/$(basename "$file").log"
+    start=$(date +%s)
+    "$pytest_bin" -q -rs "$file" >"$log" 2>&1
+    rc=$?
+    echo "$rc" >"$log.rc"
+    { echo "== $file (exit $rc, $(( $(date +%s) - start )) s)"; cat "$log"; } | flock "$logs/.print" cat
+}
+export -f run_one
+printf '%s\n' "$@" | xargs -P "$jobs" -I{} bash -c 'run_one "$1"' _ {}
+status=0
+echo "== integration files, $jobs at a time:"
+for file in "$@"; do
+    rc="$(cat "$logs/$(basename "$file").log.rc" 2>/dev/null || echo missing)"
+    [ "$rc" = 0 ] || { echo "FAILED: $file (exit $rc)"; status=1; }
+done
+[ "$status" = 0 ] && echo "all $# files passed"
+rm -rf "$logs"
+exit "$status"
