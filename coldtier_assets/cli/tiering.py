@@ -46,7 +46,8 @@ def simulate(
     interval: Annotated[float, typer.Option(help="live mode: seconds between batches")] = 1.0,
 ) -> None:
     """Write a realistic Binance/Kraken/Coinbase trade feed into the Bronze tables."""
-    from coldtier_assets.simulate.feed import simulate_history, simulate_live
+    from coldtier_assets.simulate.feed import simulate_history
+    from coldtier_assets.simulate.live import simulate_live
 
     if not live and not (start and end):
         raise typer.BadParameter("give --start and --end, or --live")
