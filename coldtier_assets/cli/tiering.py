@@ -105,7 +105,8 @@ def offload(
 
 def status() -> None:
     """Per table: watermark, lag, rows warm and cold, files, snapshots and the last check."""
-    from coldtier_assets.offload.status import collect_status, render_status, with_check_results
+    from coldtier_assets.defs.checks.check_status import with_check_results
+    from coldtier_assets.offload.status import collect_status, render_status
 
     settings = cli_settings()
     statuses = collect_status(warm_tier(settings), open_catalog(settings), settings.namespace)
