@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pyarrow as pa
 
-from coldtier_assets.simulate.columns import NS_PER_MS
+from coldtier_assets.simulate.clock import NS_PER_MS
 from coldtier_assets.simulate.markets import MARKETS
 
 # --------------------------------------------------------------------------------------------------

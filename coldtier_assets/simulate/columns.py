@@ -1,4 +1,4 @@
-"""Trades as numpy columns, and exact conversions between datetimes and nanoseconds.
+"""Trades as numpy columns: one array per field, one entry per trade.
 
 The model (:mod:`coldtier_assets.simulate.model`) produces one :data:`Columns` per exchange; the feed
 loops cut, merge and reorder them with these helpers before :mod:`~coldtier_assets.simulate.bronze_rows`
@@ -7,26 +7,7 @@ turns them into Bronze Arrow tables.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
-
-NS_PER_SECOND = 1_000_000_000
-NS_PER_MS = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_ns(moment: datetime) -> int:
-    """Convert a datetime (naive means UTC) to nanoseconds since the Unix epoch, exactly."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1_000
-
-
-def from_ns(ns: int) -> datetime:
-    """Convert nanoseconds since the Unix epoch to a UTC datetime (truncated to microseconds)."""
-    return _EPOCH + timedelta(microseconds=ns // 1_000)
-
 
 #: Per-exchange trade columns, as numpy arrays (one entry per trade, time-ordered).
 Columns = dict[str, np.ndarray]

@@ -17,16 +17,8 @@ import pyarrow as pa
 
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.simulate.bronze_rows import bronze_arrow
-from coldtier_assets.simulate.columns import (
-    NS_PER_MS,
-    NS_PER_SECOND,
-    Columns,
-    concat_columns,
-    empty_columns,
-    from_ns,
-    take_rows,
-    to_ns,
-)
+from coldtier_assets.simulate.clock import NS_PER_MS, NS_PER_SECOND, from_ns, to_ns
+from coldtier_assets.simulate.columns import Columns, concat_columns, empty_columns, take_rows
 from coldtier_assets.simulate.model import BLOCK_SECONDS, Span, TradeGenerator
 from coldtier_assets.tables import EXCHANGES
 

@@ -15,15 +15,8 @@ import pyarrow as pa
 
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.simulate.bronze_rows import bronze_arrow
-from coldtier_assets.simulate.columns import (
-    NS_PER_MS,
-    NS_PER_SECOND,
-    Columns,
-    concat_columns,
-    empty_columns,
-    from_ns,
-    take_rows,
-)
+from coldtier_assets.simulate.clock import NS_PER_MS, NS_PER_SECOND, from_ns
+from coldtier_assets.simulate.columns import Columns, concat_columns, empty_columns, take_rows
 from coldtier_assets.simulate.feed import SimulationReport, write_batch
 from coldtier_assets.simulate.markets import QUOTE_USD
 from coldtier_assets.simulate.model import TradeGenerator

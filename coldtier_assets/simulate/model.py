@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coldtier_assets.simulate.columns import NS_PER_MS, NS_PER_SECOND, Columns, concat_columns, take_rows
+from coldtier_assets.simulate.clock import NS_PER_MS, NS_PER_SECOND
+from coldtier_assets.simulate.columns import Columns, concat_columns, take_rows
 from coldtier_assets.simulate.markets import ASSETS, EXCHANGE_SHARE, MARKETS, QUOTE_USD, UNIT, Market
 from coldtier_assets.simulate.paths import Grid, MarketPaths
 from coldtier_assets.tables import EXCHANGES

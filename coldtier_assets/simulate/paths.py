@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from coldtier_assets.simulate.columns import NS_PER_SECOND
+from coldtier_assets.simulate.clock import NS_PER_SECOND
 
 # Activity regimes: level and per-second transition probabilities (rows sum to 1).
 _REGIME_LEVEL = np.array([0.45, 1.0, 2.2, 6.0])

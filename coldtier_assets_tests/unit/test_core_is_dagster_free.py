@@ -14,7 +14,7 @@ import coldtier_assets
 
 PACKAGE = Path(coldtier_assets.__file__).parent
 CORE_PACKAGES = ("offload", "maintenance", "federated", "resources")
-SHARED = ("bundled", "config", "ddl", "errors", "redact", "tables")
+SHARED = ("bundled", "column_types", "config", "ddl", "errors", "redact", "tables")
 
 
 def _imports(source: str) -> list[tuple[int, str]]:
