@@ -62,12 +62,12 @@ class Verification:
 
 
 def find_blockers(
-    settings: Settings, warm: WarmTier, catalog: Catalog, days: dict[date, list[TableSpec]]
+    settings: Settings, warm: WarmTier, catalog: Catalog, days: dict[date, list[DayPartition]]
 ) -> Verification:
-    """For each day, every window of every table that stops the day from being dropped."""
+    """For each day (given its warm partitions), every window of every table that stops it being dropped."""
     days_by_table: dict[str, list[date]] = defaultdict(list)
-    for day, specs in days.items():
-        for spec in specs:
+    for day, partitions in days.items():
+        for spec in tables_holding(partitions):
             days_by_table[spec.name].append(day)
     result = Verification(blockers={day: [] for day in days}, cold=defaultdict(dict), schemas={})
     for spec in TABLES:

@@ -36,13 +36,7 @@ from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance import holding
 from coldtier_assets.maintenance.audit_log import AuditRow, Outcome, write_audit_row
-from coldtier_assets.maintenance.day_verification import (
-    Blocker,
-    Verification,
-    describe,
-    find_blockers,
-    tables_holding,
-)
+from coldtier_assets.maintenance.day_verification import Blocker, Verification, describe, find_blockers
 from coldtier_assets.maintenance.warm_days import DayPartition, day_partitions, day_window, partitioned_tables
 from coldtier_assets.offload.windows import utc
 from coldtier_assets.redact import redact
@@ -107,9 +101,7 @@ def apply_retention(
     by_day: dict[date, list[DayPartition]] = defaultdict(list)
     for partition in old:
         by_day[partition.day].append(partition)
-    verification = find_blockers(
-        settings, warm, catalog, {day: tables_holding(parts) for day, parts in by_day.items()}
-    )
+    verification = find_blockers(settings, warm, catalog, by_day)
     decisions: list[RetentionDecision] = []
     for day in sorted(by_day):
         day_blockers = tuple(verification.blockers[day])
