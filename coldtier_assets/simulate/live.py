@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import suppress
 
 import numpy as np
 import pyarrow as pa
@@ -52,10 +53,13 @@ def _resume(warm: WarmTier, generator: TradeGenerator) -> None:
 class _LiveFeed:
     """Generated trades held until they are due (now, a resend delay later, or minutes late)."""
 
-    def __init__(self, warm: WarmTier, generator: TradeGenerator, late_fraction: float) -> None:
+    def __init__(
+        self, warm: WarmTier, generator: TradeGenerator, late_fraction: float, start_ns: int
+    ) -> None:
         self.warm = warm
         self.generator = generator
         self.late_fraction = late_fraction
+        self.generated_until = start_ns
         exchanges = generator.exchanges
         self.held: dict[str, Columns] = {name: empty_columns() for name in exchanges}
         self.held_until: dict[str, np.ndarray] = {name: np.empty(0, np.int64) for name in exchanges}
@@ -65,10 +69,11 @@ class _LiveFeed:
         self.late = dict.fromkeys(exchanges, 0)
         self.batches = 0
 
-    def generate(self, since_ns: int, now_ns: int) -> None:
-        """Generate the trades of ``[since_ns, now_ns)`` and hold each until it is due."""
+    def generate(self, now_ns: int) -> None:
+        """Generate the trades since the last call, up to ``now_ns``, and hold each until it is due."""
         generator = self.generator
-        span = generator.span(since_ns, now_ns)
+        span = generator.span(self.generated_until, now_ns)
+        self.generated_until = now_ns
         for name in generator.exchanges:
             fresh = span.trades[name]
             n = len(fresh["trade_id"])
@@ -107,6 +112,24 @@ class _LiveFeed:
             write_batch(self.warm, tables)
             self.batches += 1
 
+    def run(self, interval_seconds: float, deadline: int | None, stop: threading.Event) -> None:
+        """Every interval: generate up to now and write what is due, until ``deadline`` or ``stop``."""
+        start_ns, tick = self.generated_until, 0
+        while not stop.is_set():
+            tick += 1
+            target = start_ns + int(tick * interval_seconds * NS_PER_SECOND)
+            if deadline is not None:
+                target = min(target, deadline)
+            wait = (target - time.time_ns()) / NS_PER_SECOND
+            if wait > 0 and stop.wait(wait):
+                break
+            now_ns = time.time_ns() // NS_PER_MS * NS_PER_MS
+            if now_ns > self.generated_until:
+                self.generate(now_ns)
+            self.deliver(now_ns)
+            if deadline is not None and now_ns >= deadline:
+                break
+
 
 def simulate_live(
     warm: WarmTier,
@@ -129,37 +152,18 @@ def simulate_live(
         raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
     if not 0.0 <= late_fraction < 1.0:
         raise ValueError(f"late_fraction must be in [0, 1), got {late_fraction}")
-    stop = stop or threading.Event()
     began = time.perf_counter()
     start_ns = time.time_ns() // NS_PER_MS * NS_PER_MS
     deadline = None if duration_seconds is None else start_ns + int(duration_seconds * NS_PER_SECOND)
     generator = TradeGenerator(seed=seed, trades_per_second=trades_per_second, start_ns=start_ns)
     _resume(warm, generator)
-    feed = _LiveFeed(warm, generator, late_fraction)
-    generated_until = start_ns
-    tick = 0
-    try:
-        while not stop.is_set():
-            tick += 1
-            target = start_ns + int(tick * interval_seconds * NS_PER_SECOND)
-            if deadline is not None:
-                target = min(target, deadline)
-            wait = (target - time.time_ns()) / NS_PER_SECOND
-            if wait > 0 and stop.wait(wait):
-                break
-            now_ns = time.time_ns() // NS_PER_MS * NS_PER_MS
-            if now_ns > generated_until:
-                feed.generate(generated_until, now_ns)
-                generated_until = now_ns
-            feed.deliver(now_ns)
-            if deadline is not None and now_ns >= deadline:
-                break
-    except KeyboardInterrupt:
-        pass
+    feed = _LiveFeed(warm, generator, late_fraction, start_ns)
+    with suppress(KeyboardInterrupt):  # Ctrl-C ends the feed; what is held back is still written
+        feed.run(interval_seconds, deadline, stop or threading.Event())
     feed.deliver(time.time_ns(), everything=True)
     return SimulationReport.build(
         start=from_ns(start_ns),
-        end=from_ns(generated_until),
+        end=from_ns(feed.generated_until),
         trades=feed.trades,
         duplicates=feed.duplicates,
         late=feed.late,
