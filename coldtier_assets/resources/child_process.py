@@ -164,17 +164,24 @@ class IsolatedChild:
             if self.process is not None:
                 return
             self._connection, child_end = multiprocessing.Pipe()
-            with tempfile.NamedTemporaryFile(prefix="coldtier-child-", suffix=".log", delete=False) as log:
-                self._output = log.name
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", _BOOTSTRAP, str(child_end.fileno())],
-                    cwd=self.cwd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=[child_end.fileno()],
-                )
-            child_end.close()  # so that the child's exit reads as end-of-file here
+            try:
+                with tempfile.NamedTemporaryFile(
+                    prefix="coldtier-child-", suffix=".log", delete=False
+                ) as log:
+                    self._output = log.name
+                    self.process = subprocess.Popen(
+                        [sys.executable, "-c", _BOOTSTRAP, str(child_end.fileno())],
+                        cwd=self.cwd,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=[child_end.fileno()],
+                    )
+            except OSError as error:  # no such working directory, no interpreter, no descriptors left
+                self.stop()
+                raise ChildExitedError(f"{self.name} could not start: {error}") from None
+            finally:
+                child_end.close()  # so that the child's exit reads as end-of-file here
             path = [entry or os.getcwd() for entry in sys.path]  # "" is the parent's directory
             with suppress(OSError):  # a child that died at once shows as end-of-file below
                 self._connection.send(path)

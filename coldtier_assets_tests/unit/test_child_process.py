@@ -74,6 +74,13 @@ def test_runs_in_the_given_working_directory(tmp_path: Path) -> None:
     assert os.getcwd() == here
 
 
+def test_a_missing_working_directory_is_a_clear_error(tmp_path: Path) -> None:
+    child = IsolatedChild("the test child", cwd=tmp_path / "missing")
+    with pytest.raises(ChildExitedError, match=r"^the test child could not start: .*No such file"):
+        child.start()
+    assert child.process is None
+
+
 def test_setup_runs_once_and_its_failure_is_raised_by_start() -> None:
     with IsolatedChild("the test child", setup=partial(_counter, 10)) as child:
         assert [child.call(_count), child.call(_count)] == [11, 12]
