@@ -183,12 +183,12 @@ class IsolatedChild:
             finally:
                 child_end.close()  # so that the child's exit reads as end-of-file here
             path = [entry or os.getcwd() for entry in sys.path]  # "" is the parent's directory
-            with suppress(OSError):  # a child that died at once shows as end-of-file below
-                self._connection.send(path)
-                self._connection.send((self.setup, self.idle_seconds))
             try:
+                with suppress(OSError):  # a child that died at once shows as end-of-file below
+                    self._connection.send(path)
+                    self._connection.send((self.setup, self.idle_seconds))
                 self._receive(None)
-            except BaseException:
+            except BaseException:  # setup failed, or cannot be pickled: the child does not stay
                 self.stop()
                 raise
 

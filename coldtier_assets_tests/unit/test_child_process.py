@@ -88,6 +88,10 @@ def test_setup_runs_once_and_its_failure_is_raised_by_start() -> None:
     with pytest.raises(WarmTableMissingError, match="no table in setup"):
         refusing.start()
     assert not refusing.running
+    unpicklable = IsolatedChild("the test child", setup=lambda: _counter(0))
+    with pytest.raises(Exception, match="pickle"):
+        unpicklable.start()
+    assert unpicklable.process is None
 
 
 def test_a_child_killed_mid_call_is_a_clear_error_not_a_hang() -> None:
