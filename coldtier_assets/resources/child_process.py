@@ -199,7 +199,11 @@ class IsolatedChild:
             assert self._connection is not None
             with suppress(OSError):  # a child that is gone shows as end-of-file below
                 self._connection.send((function, args))
-            return self._receive(timeout)
+            try:
+                return self._receive(timeout)
+            except (KeyboardInterrupt, SystemExit):  # the parent stops (Ctrl-C): the child with it, now
+                self.stop(timeout_seconds=0)
+                raise
 
     def stop(self, timeout_seconds: float = 30.0) -> None:
         """Close the connection (the child's signal to finish), wait for it, kill it if it stays."""

@@ -110,6 +110,21 @@ def test_a_child_killed_mid_call_is_a_clear_error_not_a_hang() -> None:
         child.stop()
 
 
+def test_ctrl_c_in_the_parent_stops_the_child_at_once() -> None:
+    child = IsolatedChild("the test child")
+    try:
+        pid = child.call(_where)[1]
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            child.call(time.sleep, 30)
+        assert time.monotonic() - started < 20 and not child.running
+        with pytest.raises(ProcessLookupError):  # killed and reaped, not waited for
+            os.kill(pid, 0)
+    finally:
+        child.stop()
+
+
 def test_a_crash_reports_its_exit_code_and_last_words() -> None:
     child = IsolatedChild("the test child")
     with child, pytest.raises(ChildExitedError, match=r"^the test child exited \(3\): the last words$"):
