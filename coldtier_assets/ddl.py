@@ -22,21 +22,10 @@ from pyiceberg.transforms import (
     Transform,
     YearTransform,
 )
-from pyiceberg.types import (
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    IcebergType,
-    IntegerType,
-    LongType,
-    NestedField,
-    StringType,
-    TimestampType,
-    TimestamptzType,
-)
+from pyiceberg.types import NestedField
 
 from coldtier_assets.bundled import bundled_path
+from coldtier_assets.column_types import iceberg_type
 from coldtier_assets.errors import DdlError
 from coldtier_assets.tables import TABLES, TableSpec
 
@@ -105,27 +94,6 @@ _COLUMN = re.compile(
 _PROPERTY = re.compile(r"'([^']+)'\s*=\s*'([^']*)'")
 
 
-def _iceberg_type(spark_type: str) -> IcebergType:
-    normalized = re.sub(r"\s+", "", spark_type.upper())
-    if decimal := re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", normalized):
-        return DecimalType(int(decimal.group(1)), int(decimal.group(2)))
-    simple: dict[str, IcebergType] = {
-        "STRING": StringType(),
-        "BIGINT": LongType(),
-        "LONG": LongType(),
-        "INT": IntegerType(),
-        "INTEGER": IntegerType(),
-        "BOOLEAN": BooleanType(),
-        "DOUBLE": DoubleType(),
-        "DATE": DateType(),
-        "TIMESTAMP": TimestamptzType(),
-        "TIMESTAMP_NTZ": TimestampType(),
-    }
-    if normalized not in simple:
-        raise DdlError(f"unsupported column type {spark_type!r} in Iceberg DDL")
-    return simple[normalized]
-
-
 def _transform(expression: str) -> tuple[str, Transform[Any, Any], str]:
     expression = expression.strip()
     if match := re.fullmatch(r"bucket\(\s*(\d+)\s*,\s*(\w+)\s*\)", expression, re.IGNORECASE):
@@ -168,7 +136,7 @@ def parse_iceberg_ddl(sql: str) -> IcebergTableDdl:
             NestedField(
                 field_id=len(fields) + 1,
                 name=column.group("name"),
-                field_type=_iceberg_type(column.group("type")),
+                field_type=iceberg_type(column.group("type")),
                 required=column.group("not_null") is not None,
                 doc=column.group("comment"),
             )

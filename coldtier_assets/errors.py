@@ -45,17 +45,3 @@ class CommitNotLandedError(CommitError):
 
 class DdlError(ColdtierError):
     """A file under ddl/ cannot be parsed or applied."""
-
-
-def error_type(name: str, default: type[ColdtierError]) -> type[ColdtierError]:
-    """The :class:`ColdtierError` subclass called ``name`` (as a child process reports it), else ``default``.
-
-    Child processes report a failure by class name so that the parent re-raises the same type.
-    """
-    pending: list[type[ColdtierError]] = [ColdtierError]
-    while pending:
-        cls = pending.pop()
-        if cls.__name__ == name:
-            return cls
-        pending.extend(cls.__subclasses__())
-    return default

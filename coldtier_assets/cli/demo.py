@@ -15,11 +15,12 @@ from coldtier_assets.cli.instance import prepare_dagster_home
 from coldtier_assets.cli.progress import BarFeed, listening
 from coldtier_assets.config import Settings
 from coldtier_assets.definitions import build_definitions
+from coldtier_assets.defs.checks.check_status import with_check_results
 from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
 from coldtier_assets.defs.loggers import quiet_run_config
 from coldtier_assets.defs.partitions import PARTITION_FORMAT
 from coldtier_assets.offload.bootstrap import init_all
-from coldtier_assets.offload.status import TableStatus, collect_status, with_check_results
+from coldtier_assets.offload.status import TableStatus, collect_status
 from coldtier_assets.offload.windows import split_windows
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog

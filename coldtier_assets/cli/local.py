@@ -103,7 +103,7 @@ def _serve(
 ) -> None:
     """Wait for the webserver, then run the live feed (or wait on the webserver) until interrupted."""
     from coldtier_assets.cli.devserver import wait_for_webserver
-    from coldtier_assets.simulate.feed import simulate_live
+    from coldtier_assets.simulate.live import simulate_live
 
     wait_for_webserver(f"http://127.0.0.1:{port}", processes[0])
     console.print(f"Dagster UI: [bold]http://127.0.0.1:{port}[/bold]; Ctrl-C stops")

@@ -46,7 +46,8 @@ def simulate(
     interval: Annotated[float, typer.Option(help="live mode: seconds between batches")] = 1.0,
 ) -> None:
     """Write a realistic Binance/Kraken/Coinbase trade feed into the Bronze tables."""
-    from coldtier_assets.simulate.feed import simulate_history, simulate_live
+    from coldtier_assets.simulate.feed import simulate_history
+    from coldtier_assets.simulate.live import simulate_live
 
     if not live and not (start and end):
         raise typer.BadParameter("give --start and --end, or --live")
@@ -104,7 +105,8 @@ def offload(
 
 def status() -> None:
     """Per table: watermark, lag, rows warm and cold, files, snapshots and the last check."""
-    from coldtier_assets.offload.status import collect_status, render_status, with_check_results
+    from coldtier_assets.defs.checks.check_status import with_check_results
+    from coldtier_assets.offload.status import collect_status, render_status
 
     settings = cli_settings()
     statuses = collect_status(warm_tier(settings), open_catalog(settings), settings.namespace)

@@ -28,14 +28,13 @@ expression of the same name, so the query itself is left untouched::
 ClickHouse executes the query: on the server in server mode; in embedded mode in a child process
 started in ``/`` (chDB reads local files only below its working directory) that opens the warm
 chDB path through :class:`~coldtier_assets.resources.clickhouse.WarmTier` — so it takes the same
-cross-process file lock as every other process — and returns the result as an Arrow IPC file.
+cross-process file lock as every other process — and sends the result back as an Arrow table.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyiceberg.catalog import Catalog
@@ -77,37 +76,10 @@ class TablePlan:
 
 @dataclass(frozen=True)
 class FederatedPlan:
-    """Everything the executing process needs; JSON-serializable for the embedded child."""
+    """Everything the executing process needs (pickled to the embedded child)."""
 
     query: ParsedQuery
     tables: tuple[TablePlan, ...]
-
-    def to_json(self) -> str:
-        """Serialize for the child process."""
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> FederatedPlan:
-        """Inverse of :meth:`to_json`."""
-        raw = json.loads(text)
-        query = raw["query"]
-        return cls(
-            ParsedQuery(query["sql"], tuple(query["tables"]), query["form"], query["with_end"]),
-            tuple(
-                TablePlan(
-                    table["name"],
-                    table["time_column"],
-                    ColdSide(
-                        table["cold"]["table_function"],
-                        tuple((start, end) for start, end in table["cold"]["ranges"]),
-                        tuple(table["cold"]["columns"]),
-                    )
-                    if table["cold"]
-                    else None,
-                )
-                for table in raw["tables"]
-            ),
-        )
 
 
 def plan_table(catalog: Catalog, namespace: str, name: str) -> TablePlan:

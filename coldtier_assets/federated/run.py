@@ -1,21 +1,16 @@
 """Running a federated plan: on the ClickHouse server, or in embedded mode in a child process.
 
-The child is started in ``/`` (chDB reads local files only below its working directory), opens the
-warm chDB path through :class:`~coldtier_assets.resources.clickhouse.WarmTier` (so it takes the same
-cross-process file lock as every other process) and returns the result as an Arrow IPC file.
+The child (an :class:`~coldtier_assets.resources.child_process.IsolatedChild`) is started in ``/``
+(chDB reads local files only below its working directory), opens the warm chDB path through
+:class:`~coldtier_assets.resources.clickhouse.WarmTier` (so it takes the same cross-process file
+lock as every other process) and sends the result back as an Arrow table.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 
 from coldtier_assets.config import Settings
-from coldtier_assets.errors import ColdtierError, error_type
+from coldtier_assets.errors import ColdtierError
 from coldtier_assets.federated.parse import FederatedQueryError, UnknownTableError, significant_tokens
 from coldtier_assets.federated.plan import FederatedPlan, WarmTable, compose_sql, plan_query, table_cte
 from coldtier_assets.federated.readonly import (
@@ -31,6 +26,7 @@ from coldtier_assets.federated.readonly import (
     refuse_table_functions,
 )
 from coldtier_assets.redact import redact
+from coldtier_assets.resources.child_process import ChildExitedError, ChildTimeoutError, IsolatedChild
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES_BY_NAME
 
@@ -157,8 +153,6 @@ def with_timestamps(result: pa.Table, types: Sequence[str], default_zone: str) -
 # The entry point, and the embedded child process
 # --------------------------------------------------------------------------------------------------
 
-_ERROR_SUFFIX = ".error.json"
-
 
 def federated_query(
     settings: Settings, warm: WarmTier, catalog: Catalog, sql: str, *, timeout_seconds: float | None = None
@@ -177,63 +171,23 @@ def federated_query(
 
 
 def _run_in_child(warm: WarmTier, plan: FederatedPlan, timeout_seconds: float | None) -> pa.Table:
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-    }
-    with tempfile.TemporaryDirectory(prefix="coldtier-federated-") as scratch:
-        plan_path, result_path = Path(scratch, "plan.json"), Path(scratch, "result.arrow")
-        plan_path.write_text(plan.to_json())
-        command = [
-            sys.executable,
-            "-m",
-            "coldtier_assets.federated.run",
-            warm.dsn,
-            str(warm.lock_timeout_seconds),
-            str(plan_path),
-            str(result_path),
-        ]
-        try:
-            completed = subprocess.run(
-                command,
-                cwd="/",
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_seconds,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise FederatedQueryError(f"the federated query ran longer than {timeout_seconds} s") from None
-        error_path = Path(str(result_path) + _ERROR_SUFFIX)
-        if error_path.exists():
-            error = json.loads(error_path.read_text())
-            raise error_type(error["type"], FederatedQueryError)(error["message"])
-        if completed.returncode != 0 or not result_path.exists():
-            lines = completed.stderr.strip().splitlines()
-            raise FederatedQueryError(
-                f"the federated query process failed (exit {completed.returncode}): "
-                f"{lines[-1] if lines else 'no output'}"
-            )
-        with pa.OSFile(str(result_path), "rb") as source:  # read into memory: the file goes away
-            return pa.ipc.open_file(source).read_all()
-
-
-def _child_main(argv: Sequence[str]) -> int:
-    """Embedded mode, in a process whose working directory is ``/``: run the plan, write Arrow."""
-    dsn, lock_timeout, plan_path, result_path = argv
-    error_path = Path(result_path + _ERROR_SUFFIX)
+    child = IsolatedChild("the federated query process", cwd="/", fallback=FederatedQueryError)
     try:
-        plan = FederatedPlan.from_json(Path(plan_path).read_text())
-        result = execute_plan(WarmTier(dsn, lock_timeout_seconds=float(lock_timeout)), plan)
-    except ColdtierError as error:  # reported to the parent, which raises the same type
-        error_path.write_text(json.dumps({"type": type(error).__name__, "message": str(error)}))
-        return 3
-    with pa.OSFile(result_path, "wb") as sink, pa.ipc.new_file(sink, result.schema) as writer:
-        writer.write_table(result)
-    return 0
+        with child:
+            return child.call(
+                _execute_in_child, warm.dsn, warm.lock_timeout_seconds, plan, timeout=timeout_seconds
+            )
+    except ChildTimeoutError:
+        raise FederatedQueryError(f"the federated query ran longer than {timeout_seconds} s") from None
+    except ChildExitedError as error:  # killed or crashed: "the federated query process exited (…)"
+        raise FederatedQueryError(str(error)) from None
 
 
-if __name__ == "__main__":
-    sys.exit(_child_main(sys.argv[1:]))
+def _execute_in_child(dsn: str, lock_timeout_seconds: float, plan: FederatedPlan) -> pa.Table:
+    """Embedded mode, in the child whose working directory is ``/``: run the plan."""
+    try:
+        return execute_plan(WarmTier(dsn, lock_timeout_seconds=lock_timeout_seconds), plan)
+    except ColdtierError:
+        raise
+    except Exception as error:  # anything unexpected still names the process that failed
+        raise FederatedQueryError(f"the federated query process failed: {error}") from None

@@ -8,7 +8,9 @@ holds the day (the Bronze and Silver tables with a partition for it and, when Si
 Gold table), every window of the day is in that table's cold ledger and
 :func:`~coldtier_assets.offload.verify.verify_windows` finds warm and cold equal (row count and
 checksum). A window already purged from the warm side but present in the cold tier also passes.
-Otherwise the day is kept everywhere, and each decision says which table and window stopped it.
+Otherwise the day is kept everywhere, and each decision says which table and window stopped it
+(the partitions are listed by :mod:`~coldtier_assets.maintenance.warm_days`, the days verified by
+:mod:`~coldtier_assets.maintenance.day_verification`).
 A verified partition is not dropped in place: it is moved aside into a holding table, its rows are
 verified once more against the cold figures (count and checksum, see
 :mod:`~coldtier_assets.maintenance.holding`), and only then is the holding table dropped; rows
@@ -29,51 +31,23 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.schema import Schema
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.maintenance import holding
 from coldtier_assets.maintenance.audit_log import AuditRow, Outcome, write_audit_row
-from coldtier_assets.offload.verify import Verdict, verify_windows
-from coldtier_assets.offload.windows import Window, split_windows, utc
+from coldtier_assets.maintenance.day_verification import Blocker, Verification, describe, find_blockers
+from coldtier_assets.maintenance.warm_days import DayPartition, day_partitions, day_window, partitioned_tables
+from coldtier_assets.offload.windows import utc
 from coldtier_assets.redact import redact
 from coldtier_assets.resources.clickhouse import WarmTier
-from coldtier_assets.tables import TABLES, TableSpec, get_table
+from coldtier_assets.tables import get_table
 
 log = logging.getLogger(__name__)
-
-#: Verdicts that let a day go: the cold tier holds what the warm tier holds (or held).
-SAFE_VERDICTS = frozenset({Verdict.MATCH, Verdict.PURGED})
 
 
 class RetentionError(ColdtierError):
     """The retention arguments are invalid."""
-
-
-@dataclass(frozen=True)
-class DayPartition:
-    """One ClickHouse day partition of a warm table."""
-
-    table: str
-    partition_id: str
-    day: date
-    rows: int
-    bytes: int
-    parts: int
-
-
-@dataclass(frozen=True)
-class Blocker:
-    """Why a day must stay: a window of a table that is not (verifiably) in the cold tier."""
-
-    table: str
-    window: Window | None
-    problem: str
-
-    def __str__(self) -> str:
-        where = f" window {self.window}" if self.window is not None else ""
-        return f"{self.table}{where}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -100,109 +74,6 @@ class RetentionDecision:
         return "failed" if self.drop and not self.dry_run else "skipped"
 
 
-def partitioned_tables() -> list[TableSpec]:
-    """The warm tables that hold day partitions (Bronze and Silver; Gold are views)."""
-    return [spec for spec in TABLES if spec.layer in ("bronze", "silver")]
-
-
-def day_partitions(warm: WarmTier, tables: list[TableSpec]) -> list[DayPartition]:
-    """Day partitions of the given warm tables that hold rows, from ``system.parts``.
-
-    Empty active parts are skipped: moving a partition aside leaves one behind until ClickHouse
-    cleans it up.
-    """
-    names = [spec.name for spec in tables]
-    rows = warm.rows(
-        "SELECT table, partition_id, sum(rows), sum(bytes_on_disk), count() FROM system.parts "
-        "WHERE database = currentDatabase() AND active AND rows > 0 AND table IN {names:Array(String)} "
-        "GROUP BY table, partition_id ORDER BY partition_id, table",
-        {"names": names},
-    )
-    partitions = []
-    for table, partition_id, count, size, parts in rows:
-        try:
-            day = datetime.strptime(str(partition_id), "%Y%m%d").date()
-        except ValueError:
-            log.warning("%s: partition %s is not a toYYYYMMDD day; left alone", table, partition_id)
-            continue
-        partitions.append(
-            DayPartition(str(table), str(partition_id), day, int(str(count)), int(str(size)), int(str(parts)))
-        )
-    return partitions
-
-
-def _day_window(day: date) -> Window:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return Window(start, start + timedelta(days=1))
-
-
-def _tables_holding(partitions: list[DayPartition]) -> list[TableSpec]:
-    """Registry tables to verify for a day: the warm tables that hold it, plus Gold when Silver does."""
-    holding = {partition.table for partition in partitions}
-    return [
-        spec
-        for spec in TABLES
-        if spec.name in holding or (spec.layer == "gold" and any(up in holding for up in spec.upstream))
-    ]
-
-
-@dataclass
-class Verification:
-    """What verification found: blockers per day, the cold figures per (table, day) and window."""
-
-    blockers: dict[date, list[Blocker]]
-    cold: dict[tuple[str, date], dict[Window, holding.Figures]]
-    schemas: dict[str, Schema]
-
-
-def find_blockers(
-    settings: Settings, warm: WarmTier, catalog: Catalog, days: dict[date, list[TableSpec]]
-) -> Verification:
-    """For each day, every window of every table that stops the day from being dropped."""
-    days_by_table: dict[str, list[date]] = defaultdict(list)
-    for day, specs in days.items():
-        for spec in specs:
-            days_by_table[spec.name].append(day)
-    result = Verification(blockers={day: [] for day in days}, cold=defaultdict(dict), schemas={})
-    for spec in TABLES:
-        table_days = sorted(days_by_table.get(spec.name, []))
-        if not table_days:
-            continue
-        length = spec.window(settings.window)
-        windows = [
-            window
-            for day in table_days
-            for window in split_windows(_day_window(day).start, _day_window(day).end, length)
-        ]
-        try:
-            table = catalog.load_table((settings.namespace, spec.name))
-            with warm.session():  # one warm session for the table's few queries
-                checks = verify_windows(settings, warm, table, spec, windows)
-            result.schemas[spec.name] = table.schema()
-        except Exception as error:
-            for day in table_days:
-                result.blockers[day].append(
-                    Blocker(spec.name, None, redact(f"could not verify: {type(error).__name__}: {error}"))
-                )
-            continue
-        for check in checks:
-            day = check.window.start.date()
-            result.cold[(spec.name, day)][check.window] = (check.cold_rows, check.cold_checksum)
-            if check.verdict not in SAFE_VERDICTS:
-                detail = (
-                    f"{check.verdict.value} (warm {check.warm_rows} rows {check.warm_checksum:016x}, "
-                    f"cold {check.cold_rows} rows {check.cold_checksum:016x})"
-                )
-                result.blockers[day].append(Blocker(spec.name, check.window, detail))
-    return result
-
-
-def _describe(blockers: list[Blocker], limit: int = 5) -> str:
-    shown = "; ".join(str(blocker) for blocker in blockers[:limit])
-    more = f"; and {len(blockers) - limit} more" if len(blockers) > limit else ""
-    return shown + more
-
-
 def apply_retention(
     settings: Settings,
     warm: WarmTier,
@@ -226,13 +97,11 @@ def apply_retention(
     if not dry_run:
         with warm.session():
             holding.restore_leftovers(warm, [spec.name for spec in partitioned_tables()])
-    old = [p for p in day_partitions(warm, partitioned_tables()) if _day_window(p.day).end <= cutoff]
+    old = [p for p in day_partitions(warm, partitioned_tables()) if day_window(p.day).end <= cutoff]
     by_day: dict[date, list[DayPartition]] = defaultdict(list)
     for partition in old:
         by_day[partition.day].append(partition)
-    verification = find_blockers(
-        settings, warm, catalog, {day: _tables_holding(parts) for day, parts in by_day.items()}
-    )
+    verification = find_blockers(settings, warm, catalog, by_day)
     decisions: list[RetentionDecision] = []
     for day in sorted(by_day):
         day_blockers = tuple(verification.blockers[day])
@@ -264,7 +133,7 @@ def _decide(
         "dry_run": dry_run,
     }
     if blockers:
-        reason = f"kept {partition.day}: not verified in the cold tier: {_describe(list(blockers))}"
+        reason = f"kept {partition.day}: not verified in the cold tier: {describe(list(blockers))}"
         return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=blockers, **common)
     verified = f"every window of {partition.day} is verified in the cold tier"
     if dry_run:
@@ -277,7 +146,7 @@ def _decide(
         reason = redact(f"drop of {partition.day} failed: {type(error).__name__}: {error}")
         return RetentionDecision(drop=True, dropped=False, reason=reason, **common)
     if changed:
-        reason = f"kept {partition.day}: changed since verification: {_describe(changed)}"
+        reason = f"kept {partition.day}: changed since verification: {describe(changed)}"
         return RetentionDecision(drop=False, dropped=False, reason=reason, blockers=tuple(changed), **common)
     log.info("dropped warm day %s of %s (%d rows)", partition.day, partition.table, partition.rows)
     return RetentionDecision(drop=True, dropped=True, reason=f"dropped: {verified}", **common)

@@ -26,8 +26,9 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from coldtier_assets.config import Settings
+from coldtier_assets.metrics.dagster_source import DagsterSource
 from coldtier_assets.metrics.families import METRICS
-from coldtier_assets.metrics.sources import DagsterSource, MaintenanceSource
+from coldtier_assets.metrics.maintenance_source import MaintenanceSource
 from coldtier_assets.offload.status import TableStatus, collect_status
 from coldtier_assets.resources.clickhouse import WarmQueries
 from coldtier_assets.resources.iceberg import open_catalog

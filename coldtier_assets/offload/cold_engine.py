@@ -12,42 +12,19 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 import threading
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from pyiceberg.table import Table
-
-from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.redact import redact
-from coldtier_assets.resources.child_process import JsonLineChild
-from coldtier_assets.resources.clickhouse import WarmTier
+from coldtier_assets.resources.child_process import ChildExitedError, IsolatedChild
 
-# The worker: one JSON request (a batch of queries) per line on stdin, one JSON answer per line on
-# stdout. Each batch gets a fresh in-memory chDB connection, so nothing (no cached Iceberg metadata,
-# no state left by a failed query) carries over from one batch to the next; importing chDB, the
-# expensive part, happens once. It exits when stdin closes (its parent is gone) or after idling.
-_WORKER = """
-import json, select, sys
-import chdb
-idle = float(sys.argv[1])
-while select.select([sys.stdin], [], [], idle)[0]:
-    line = sys.stdin.readline()
-    if not line:
-        break
-    try:
-        connection = chdb.connect(":memory:")
-        try:
-            results = [connection.query(sql, "JSONCompact").data() for sql in json.loads(line)]
-            answer = {"rows": [json.loads(result)["data"] for result in results]}
-        finally:
-            connection.close()
-    except Exception as error:
-        answer = {"error": str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)}
-    sys.stdout.write(json.dumps(answer) + "\\n")
-    sys.stdout.flush()
-"""
+if TYPE_CHECKING:  # types only: the worker child imports this module, and should start fast
+    from pyiceberg.table import Table
+
+    from coldtier_assets.config import Settings
+    from coldtier_assets.resources.clickhouse import WarmTier
 
 
 class ColdQueryError(ColdtierError):
@@ -93,6 +70,30 @@ def committed_table_function(table: Table) -> str:
     return f"{function[:-1]}, SETTINGS iceberg_metadata_file_path = '{metadata}')"
 
 
+def _run_batch(sqls: list[str]) -> list[list[list[object]]]:
+    """In the worker: run the queries on a fresh in-memory chDB connection; rows of each.
+
+    A fresh connection per batch means nothing (no cached Iceberg metadata, no state left by a
+    failed query) carries over from one batch to the next; importing chDB happens once.
+    """
+    import json
+
+    import chdb
+
+    try:
+        connection = chdb.connect(":memory:")
+        try:
+            results = [connection.query(sql, "JSONCompact").data() for sql in sqls]
+        finally:
+            connection.close()
+    except Exception as error:
+        text = str(error).strip()
+        raise ColdQueryError(
+            redact(f"cold-tier query failed: {text.splitlines()[-1] if text else repr(error)}")
+        ) from None
+    return [json.loads(result)["data"] for result in results]
+
+
 class ColdQueryWorker:
     """A long-lived child process with an in-memory chDB started in ``/``, serving cold queries.
 
@@ -104,19 +105,17 @@ class ColdQueryWorker:
     def __init__(self, idle_seconds: float = 60.0) -> None:
         self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
-        self._child: JsonLineChild | None = None
+        self._child: IsolatedChild | None = None
         self._owner = os.getpid()
 
     def query(self, sqls: list[str]) -> list[list[list[object]]]:
         """Rows of each query, run in order in the worker; raises :class:`ColdQueryError` on failure."""
         with self._lock:
             for _attempt in (1, 2):  # a worker that idled out between poll and write gets one restart
-                answer = self._running().ask(sqls)
-                if answer is not None:
-                    if "error" in answer:
-                        raise ColdQueryError(redact(f"cold-tier query failed: {answer['error']}"))
-                    return answer["rows"]
-                self._stop()
+                try:
+                    return self._running().call(_run_batch, sqls)
+                except ChildExitedError:
+                    self._stop()
             raise ColdQueryError("cold-tier query failed: the chDB worker process exited")
 
     def close(self) -> None:
@@ -124,12 +123,14 @@ class ColdQueryWorker:
         with self._lock:
             self._stop()
 
-    def _running(self) -> JsonLineChild:
+    def _running(self) -> IsolatedChild:
         if self._owner != os.getpid():  # a forked copy must not share its parent's worker pipes
             self._child, self._owner = None, os.getpid()
         if self._child is None or not self._child.running:
             self._stop()
-            self._child = JsonLineChild([sys.executable, "-c", _WORKER, str(self.idle_seconds)], cwd="/")
+            self._child = IsolatedChild(
+                "the chDB cold-query worker", cwd="/", idle_seconds=self.idle_seconds, fallback=ColdQueryError
+            )
         return self._child
 
     def _stop(self) -> None:

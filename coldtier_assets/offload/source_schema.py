@@ -9,30 +9,13 @@ from __future__ import annotations
 import re
 
 from pyiceberg.schema import Schema
-from pyiceberg.types import (
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    IcebergType,
-    IntegerType,
-    LongType,
-    NestedField,
-    StringType,
-    TimestampType,
-    TimestamptzType,
-)
+from pyiceberg.types import DecimalType, IcebergType, NestedField, TimestampType, TimestamptzType
+
+from coldtier_assets.column_types import plain_type
 
 _WRAPPERS = re.compile(r"^(?:LowCardinality|Nullable)\((.*)\)$")
 _DECIMAL = re.compile(r"^Decimal\((\d+),(\d+)\)$")
 _DATETIME64 = re.compile(r"^DateTime64\((\d+)(?:,.*)?\)$")
-_INTEGERS = {
-    "long": (
-        {"Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32"},
-        "Int64 (or a narrower integer)",
-    ),
-    "int": ({"Int8", "Int16", "Int32", "UInt8", "UInt16"}, "Int32 (or a narrower integer)"),
-}
 
 
 def unwrap(ch_type: str) -> tuple[str, bool]:
@@ -76,19 +59,10 @@ def type_problem(ch_type: str, iceberg_type: IcebergType) -> str | None:
         return _decimal_problem(base, iceberg_type)
     if isinstance(iceberg_type, TimestamptzType | TimestampType):
         return _timestamp_problem(base)
-    if isinstance(iceberg_type, LongType | IntegerType):
-        allowed, expected = _INTEGERS["long" if isinstance(iceberg_type, LongType) else "int"]
-        return None if base in allowed else f"expected {expected}"
-    simple: list[tuple[type[IcebergType], set[str], str]] = [
-        (StringType, {"String"}, "String"),
-        (BooleanType, {"Bool"}, "Bool"),
-        (DoubleType, {"Float32", "Float64"}, "Float64"),
-        (DateType, {"Date", "Date32"}, "Date"),
-    ]
-    for cold_type, allowed, expected in simple:
-        if isinstance(iceberg_type, cold_type):
-            return None if base in allowed else f"expected {expected}"
-    return f"no ClickHouse type is known to fit {iceberg_type}"
+    plain = plain_type(iceberg_type)
+    if plain is None:
+        return f"no ClickHouse type is known to fit {iceberg_type}"
+    return None if base in plain.fits else f"expected {plain.expected}"
 
 
 def clickhouse_type_fits(ch_type: str, iceberg_type: IcebergType) -> bool:

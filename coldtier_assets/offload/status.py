@@ -9,7 +9,6 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from rich.table import Table as RichTable
 
-from coldtier_assets.config import Settings
 from coldtier_assets.offload.quarantine import rejected_by_exchange
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.resources.warm_reader import WarmReader
@@ -125,11 +124,3 @@ def render_status(statuses: list[TableStatus]) -> RichTable:
             status.last_check,
         )
     return table
-
-
-def with_check_results(settings: Settings, statuses: list[TableStatus]) -> list[TableStatus]:
-    """The statuses with each table's latest asset-check outcome from the Dagster instance."""
-    from coldtier_assets.defs.checks.check_status import latest_check_results
-
-    results = latest_check_results(settings)
-    return [replace(status, last_check=results.get(status.table, "-")) for status in statuses]

@@ -5,24 +5,23 @@ is opened and closed (``benchmarks/chdb_fd_growth.py``). A run worker lives for 
 Dagster code server (sensors) and the metrics exporter live for months and open a connection every
 tick or scrape: they would reach the open-file limit within days. :class:`IsolatedWarmReader` runs
 each session's queries in a short-lived child process, which opens chDB under the usual file lock,
-answers the queries and exits, taking chDB's leftovers with it. Against a ClickHouse server nothing
-leaks, and the queries run in-process.
-
-Run as ``python -m coldtier_assets.resources.warm_reader DSN LOCK_TIMEOUT``, this module is the child.
+answers the queries and exits, taking chDB's leftovers with it (an
+:class:`~coldtier_assets.resources.child_process.IsolatedChild`). Against a ClickHouse server
+nothing leaks, and the queries run in-process.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from functools import partial
+from typing import Protocol
 
-from coldtier_assets.errors import ColdtierError, WarmQueryError, WarmTierUnavailableError, error_type
+from coldtier_assets.errors import WarmQueryError, WarmTierUnavailableError
 from coldtier_assets.redact import redact_url
-from coldtier_assets.resources.child_process import JsonLineChild
+from coldtier_assets.resources.child_process import ChildExitedError, IsolatedChild
 from coldtier_assets.resources.clickhouse import WarmQueries, WarmTier
 
 
@@ -46,11 +45,17 @@ class WarmReader(Protocol):
         ...
 
 
-def _error(answer: dict[str, str]) -> ColdtierError:
-    """The coldtier exception a child reported (by class name), or :class:`WarmQueryError`."""
-    return error_type(answer.get("error", ""), WarmQueryError)(
-        answer.get("message", "the warm-tier reader failed")
-    )
+@contextmanager
+def _open_session(dsn: str, lock_timeout_seconds: float) -> Iterator[WarmTier]:
+    """In the child: the warm tier, open (with its lock) for the whole session."""
+    warm = WarmTier(dsn, lock_timeout_seconds=lock_timeout_seconds, linger_seconds=0)
+    with warm.session():
+        yield warm
+
+
+def _rows(warm: WarmTier, sql: str, parameters: dict[str, object] | None) -> list[tuple[object, ...]]:
+    """In the child: a query's rows, values as JSON has them (dates, decimals… as text)."""
+    return [tuple(row) for row in json.loads(json.dumps(warm.rows(sql, parameters), default=str))]
 
 
 class IsolatedWarmReader(WarmQueries):
@@ -81,13 +86,16 @@ class IsolatedWarmReader(WarmQueries):
         if getattr(self._local, "child", None) is not None:
             yield
             return
-        child = JsonLineChild(
-            [sys.executable, "-m", __name__, self.dsn, str(self.lock_timeout_seconds)], keep_stderr=True
+        child = IsolatedChild(
+            f"the warm-tier reader process for {redact_url(self.dsn)}",
+            setup=partial(_open_session, self.dsn, self.lock_timeout_seconds),
+            fallback=WarmQueryError,
         )
         try:
-            ready = self._answer(child, child.answer())
-            if "error" in ready:
-                raise _error(ready)
+            try:
+                child.start()
+            except ChildExitedError as error:
+                raise WarmTierUnavailableError(str(error)) from None
             self._local.child = child
             yield
         finally:
@@ -99,46 +107,8 @@ class IsolatedWarmReader(WarmQueries):
         if self._direct is not None:
             return self._direct.rows(sql, parameters)
         with self.session():
-            child: JsonLineChild = self._local.child
-            answer = self._answer(child, child.ask({"sql": sql, "parameters": parameters}))
-        if "error" in answer:
-            raise _error(answer)
-        return [tuple(row) for row in answer["rows"]]
-
-    def _answer(self, child: JsonLineChild, answer: dict[str, Any] | None) -> dict[str, Any]:
-        if answer is None:
-            raise WarmTierUnavailableError(
-                f"the warm-tier reader process for {redact_url(self.dsn)} {child.exit_detail()}"
-            )
-        return answer
-
-
-def _send(answer: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(answer, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def _failure(error: Exception) -> dict[str, object]:
-    name = type(error).__name__ if isinstance(error, ColdtierError) else WarmQueryError.__name__
-    return {"error": name, "message": str(error).strip() or repr(error)}
-
-
-def main(argv: list[str]) -> None:
-    """The child: open the warm tier once, answer one JSON request per stdin line, exit at EOF."""
-    dsn, lock_timeout = argv[1], float(argv[2])
-    warm = WarmTier(dsn, lock_timeout_seconds=lock_timeout, linger_seconds=0)
-    try:
-        with warm.session():
-            _send({"ready": True})
-            for line in sys.stdin:
-                request = json.loads(line)
-                try:
-                    _send({"rows": warm.rows(request["sql"], request.get("parameters"))})
-                except Exception as error:
-                    _send(_failure(error))
-    except Exception as error:  # the lock or the connection: reported instead of "ready"
-        _send(_failure(error))
-
-
-if __name__ == "__main__":
-    main(sys.argv)
+            child: IsolatedChild = self._local.child
+            try:
+                return child.call(_rows, sql, parameters)
+            except ChildExitedError as error:
+                raise WarmTierUnavailableError(str(error)) from None

@@ -1,14 +1,14 @@
 """The trade feed: a realistic multi-exchange stream of trades written into the Bronze tables."""
 
+from coldtier_assets.simulate.bronze_rows import bronze_arrow
 from coldtier_assets.simulate.feed import (
     FeedBatch,
     SimulationReport,
-    bronze_arrow,
     generate_history,
     simulate_history,
-    simulate_live,
     write_batch,
 )
+from coldtier_assets.simulate.live import simulate_live
 from coldtier_assets.simulate.markets import MARKETS, Market, canonical_symbol, native_symbol
 
 __all__ = [

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import pyarrow as pa
 
+from coldtier_assets.simulate.clock import NS_PER_MS
 from coldtier_assets.simulate.markets import MARKETS
-from coldtier_assets.simulate.model import NS_PER_MS
 
 # --------------------------------------------------------------------------------------------------
 # Arrow tables in the Bronze schemas

@@ -1,13 +1,11 @@
-"""The feed loop: generated trades written into the Bronze tables, as history or live.
+"""The history feed: generated trades for a past time range, written batch by batch into Bronze.
 
 The model is in :mod:`coldtier_assets.simulate.model`, the Bronze Arrow tables in
-:mod:`coldtier_assets.simulate.bronze_rows`.
+:mod:`coldtier_assets.simulate.bronze_rows`, the live feed in :mod:`coldtier_assets.simulate.live`.
 """
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
@@ -19,24 +17,10 @@ import pyarrow as pa
 
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.simulate.bronze_rows import bronze_arrow
-from coldtier_assets.simulate.markets import QUOTE_USD
-from coldtier_assets.simulate.model import (
-    BLOCK_SECONDS,
-    NS_PER_MS,
-    NS_PER_SECOND,
-    Columns,
-    TradeGenerator,
-    concat_columns,
-    empty_columns,
-    from_ns,
-    take_rows,
-    to_ns,
-)
+from coldtier_assets.simulate.clock import NS_PER_MS, NS_PER_SECOND, from_ns, to_ns
+from coldtier_assets.simulate.columns import Columns, concat_columns, empty_columns, take_rows
+from coldtier_assets.simulate.model import BLOCK_SECONDS, Span, TradeGenerator
 from coldtier_assets.tables import EXCHANGES
-
-# --------------------------------------------------------------------------------------------------
-# Historical mode
-# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -106,6 +90,58 @@ def _history_bounds(start: datetime, end: datetime) -> tuple[int, int]:
     return t0, t1
 
 
+class _HistoryBuffer:
+    """Trades generated ahead of the batch being cut, and resends waiting for the next batch."""
+
+    def __init__(self, exchanges: tuple[str, ...]) -> None:
+        self.exchanges = exchanges
+        self.trades: dict[str, list[Columns]] = {name: [] for name in exchanges}
+        self.resends: dict[str, list[Columns]] = {name: [] for name in exchanges}
+        self.pending: dict[str, Columns] = {name: empty_columns() for name in exchanges}
+
+    def add(self, span: Span) -> None:
+        """Keep a generated span's trades, and their resends (``ingested_at`` moved by the delay)."""
+        for name in self.exchanges:
+            trades = span.trades[name]
+            self.trades[name].append(trades)
+            again = take_rows(trades, span.resend[name])
+            again["ingest_ns"] = (
+                again["ingest_ns"] + span.resend_delay_ns[name][span.resend[name]] // 1_000 * 1_000
+            )
+            self.resends[name].append(again)
+
+    def cut(self, batch_lo: int, batch_hi: int) -> FeedBatch:
+        """The batch ``[batch_lo, batch_hi)``: its trades, plus the resends of the previous batch."""
+        tables: dict[str, pa.Table] = {}
+        counts: dict[str, int] = {}
+        resent: dict[str, int] = {}
+        for name in self.exchanges:
+            trades = concat_columns(self.trades[name])
+            resends = concat_columns(self.resends[name])
+            cut = int(np.searchsorted(trades["time_ns"], batch_hi))
+            cut_resend = int(np.searchsorted(resends["time_ns"], batch_hi))
+            self.trades[name] = [take_rows(trades, slice(cut, None))]
+            self.resends[name] = [take_rows(resends, slice(cut_resend, None))]
+            counts[name] = cut
+            resent[name] = len(self.pending[name]["trade_id"])
+            current = take_rows(trades, slice(0, cut))
+            tables[name] = bronze_arrow(name, concat_columns([self.pending[name], current]))
+            self.pending[name] = take_rows(resends, slice(0, cut_resend))
+        return FeedBatch(from_ns(batch_lo), from_ns(batch_hi), tables, counts, resent)
+
+    def last(self, t1: int) -> FeedBatch | None:
+        """A final batch of the resends still pending at the end, if any."""
+        if not any(len(columns["trade_id"]) for columns in self.pending.values()):
+            return None
+        return FeedBatch(
+            from_ns(t1),
+            from_ns(t1),
+            {name: bronze_arrow(name, self.pending[name]) for name in self.exchanges},
+            dict.fromkeys(self.exchanges, 0),
+            {name: len(self.pending[name]["trade_id"]) for name in self.exchanges},
+        )
+
+
 def generate_history(
     start: datetime,
     end: datetime,
@@ -124,53 +160,20 @@ def generate_history(
         raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
     t0, t1 = _history_bounds(start, end)
     generator = TradeGenerator(seed=seed, trades_per_second=trades_per_second, start_ns=t0)
-    exchanges = generator.exchanges
+    buffer = _HistoryBuffer(generator.exchanges)
     batch_ns = batch_seconds * NS_PER_SECOND
     block_ns = BLOCK_SECONDS * NS_PER_SECOND
-    buffered: dict[str, list[Columns]] = {name: [] for name in exchanges}
-    buffered_resend: dict[str, list[Columns]] = {name: [] for name in exchanges}
-    pending: dict[str, Columns] = {name: empty_columns() for name in exchanges}
     generated_until = t0
-
     for batch_lo in range(t0, t1, batch_ns):
         batch_hi = min(batch_lo + batch_ns, t1)
-        while generated_until < batch_hi:
+        while generated_until < batch_hi:  # whole blocks, whatever the batch size
             block_hi = min(generated_until + block_ns, t1)
-            span = generator.span(generated_until, block_hi)
-            for name in exchanges:
-                trades = span.trades[name]
-                buffered[name].append(trades)
-                again = take_rows(trades, span.resend[name])
-                again["ingest_ns"] = (
-                    again["ingest_ns"] + span.resend_delay_ns[name][span.resend[name]] // 1_000 * 1_000
-                )
-                buffered_resend[name].append(again)
+            buffer.add(generator.span(generated_until, block_hi))
             generated_until = block_hi
-        tables: dict[str, pa.Table] = {}
-        counts: dict[str, int] = {}
-        resent: dict[str, int] = {}
-        for name in exchanges:
-            trades = concat_columns(buffered[name])
-            resends = concat_columns(buffered_resend[name])
-            cut = int(np.searchsorted(trades["time_ns"], batch_hi))
-            cut_resend = int(np.searchsorted(resends["time_ns"], batch_hi))
-            buffered[name] = [take_rows(trades, slice(cut, None))]
-            buffered_resend[name] = [take_rows(resends, slice(cut_resend, None))]
-            current = take_rows(trades, slice(0, cut))
-            counts[name] = cut
-            resent[name] = len(pending[name]["trade_id"])
-            tables[name] = bronze_arrow(name, concat_columns([pending[name], current]))
-            pending[name] = take_rows(resends, slice(0, cut_resend))
-        yield FeedBatch(from_ns(batch_lo), from_ns(batch_hi), tables, counts, resent)
-
-    if any(len(columns["trade_id"]) for columns in pending.values()):
-        yield FeedBatch(
-            from_ns(t1),
-            from_ns(t1),
-            {name: bronze_arrow(name, pending[name]) for name in exchanges},
-            dict.fromkeys(exchanges, 0),
-            {name: len(pending[name]["trade_id"]) for name in exchanges},
-        )
+        yield buffer.cut(batch_lo, batch_hi)
+    last = buffer.last(t1)
+    if last is not None:
+        yield last
 
 
 def write_batch(warm: WarmTier, tables: Mapping[str, pa.Table]) -> None:
@@ -253,144 +256,6 @@ def simulate_history(
         trades=trades,
         duplicates=duplicates,
         late=None,
-        batches=batches,
-        elapsed_seconds=time.perf_counter() - began,
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Live mode
-# --------------------------------------------------------------------------------------------------
-
-
-def _resume(warm: WarmTier, generator: TradeGenerator) -> None:
-    """Continue ids above what the warm tier holds, and prices from each market's last trade."""
-    index = {(market.exchange, market.symbol): i for i, market in enumerate(generator.markets)}
-    implied: dict[int, list[float]] = {}
-    with warm.session():
-        for exchange in EXCHANGES:
-            rows = warm.rows(
-                f"SELECT toString({exchange.symbol_column}), max(trade_id), "
-                f"toFloat64(argMax(price, ({exchange.time_column}, trade_id))) "
-                f"FROM {exchange.bronze_table} GROUP BY {exchange.symbol_column}"
-            )
-            for symbol, max_id, last_price in rows:
-                i = index.get((exchange.name, str(symbol)))
-                if i is None:
-                    continue
-                generator.next_id[i] = max(int(generator.next_id[i]), int(str(max_id)) + 1)
-                price = float(str(last_price))
-                if price > 0:
-                    market = generator.markets[i]
-                    implied.setdefault(int(generator.asset_of[i]), []).append(
-                        math.log(price * QUOTE_USD[market.quote])
-                    )
-    for asset, logs in implied.items():
-        generator.log_price[asset] = float(np.mean(logs))
-
-
-def simulate_live(
-    warm: WarmTier,
-    *,
-    trades_per_second: float,
-    seed: int,
-    duration_seconds: float | None = None,
-    interval_seconds: float = 1.0,
-    late_fraction: float = 0.0,
-    stop: threading.Event | None = None,
-) -> SimulationReport:
-    """Write trades as they happen: every interval, the trades whose time fell in that interval.
-
-    Runs until ``duration_seconds`` elapse, ``stop`` is set, or KeyboardInterrupt. A ``late_fraction``
-    of trades is held back and delivered 2-10 minutes after its trade time; resends arrive 1-30 s
-    after the original. Whatever is still held back when the feed stops is delivered then. Ids
-    continue above the warm tier's and prices from its last trades. ``ingested_at`` is the wall clock.
-    """
-    if interval_seconds <= 0:
-        raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
-    if not 0.0 <= late_fraction < 1.0:
-        raise ValueError(f"late_fraction must be in [0, 1), got {late_fraction}")
-    stop = stop or threading.Event()
-    began = time.perf_counter()
-    start_ns = time.time_ns() // NS_PER_MS * NS_PER_MS
-    deadline = None if duration_seconds is None else start_ns + int(duration_seconds * NS_PER_SECOND)
-    generator = TradeGenerator(seed=seed, trades_per_second=trades_per_second, start_ns=start_ns)
-    _resume(warm, generator)
-    exchanges = generator.exchanges
-    held: dict[str, Columns] = {name: empty_columns() for name in exchanges}
-    held_until: dict[str, np.ndarray] = {name: np.empty(0, np.int64) for name in exchanges}
-    held_resend: dict[str, np.ndarray] = {name: np.empty(0, np.bool_) for name in exchanges}
-    trades = dict.fromkeys(exchanges, 0)
-    duplicates = dict.fromkeys(exchanges, 0)
-    late = dict.fromkeys(exchanges, 0)
-    batches = 0
-    generated_until = start_ns
-    tick = 0
-
-    def deliver(now_ns: int, *, everything: bool = False) -> None:
-        nonlocal batches
-        tables: dict[str, pa.Table] = {}
-        stamp = time.time_ns() // 1_000 * 1_000
-        for name in exchanges:
-            due = np.ones(len(held_until[name]), np.bool_) if everything else held_until[name] <= now_ns
-            out = take_rows(held[name], due)
-            resends = held_resend[name][due]
-            keep = ~due
-            held[name], held_until[name], held_resend[name] = (
-                take_rows(held[name], keep),
-                held_until[name][keep],
-                held_resend[name][keep],
-            )
-            if len(out["trade_id"]):
-                order = np.argsort(out["time_ns"], kind="stable")
-                out = take_rows(out, order)
-                out["ingest_ns"] = np.full(len(order), stamp, np.int64)
-                tables[name] = bronze_arrow(name, out)
-                duplicates[name] += int(resends.sum())
-                trades[name] += int((~resends).sum())
-        if tables:
-            write_batch(warm, tables)
-            batches += 1
-
-    try:
-        while not stop.is_set():
-            tick += 1
-            target = start_ns + int(tick * interval_seconds * NS_PER_SECOND)
-            if deadline is not None:
-                target = min(target, deadline)
-            wait = (target - time.time_ns()) / NS_PER_SECOND
-            if wait > 0 and stop.wait(wait):
-                break
-            now_ns = time.time_ns() // NS_PER_MS * NS_PER_MS
-            if now_ns > generated_until:
-                span = generator.span(generated_until, now_ns)
-                generated_until = now_ns
-                for name in exchanges:
-                    fresh = span.trades[name]
-                    n = len(fresh["trade_id"])
-                    is_late = generator.rng.random(n) < late_fraction
-                    late[name] += int(is_late.sum())
-                    delay = generator.rng.integers(120 * NS_PER_SECOND, 600 * NS_PER_SECOND, n)
-                    until = np.where(is_late, fresh["time_ns"] + delay, now_ns)
-                    again = span.resend[name]
-                    resend_until = now_ns + generator.rng.integers(1 * NS_PER_SECOND, 30 * NS_PER_SECOND, n)
-                    held[name] = concat_columns([held[name], fresh, take_rows(fresh, again)])
-                    held_until[name] = np.concatenate([held_until[name], until, resend_until[again]])
-                    held_resend[name] = np.concatenate(
-                        [held_resend[name], np.zeros(n, np.bool_), np.ones(int(again.sum()), np.bool_)]
-                    )
-            deliver(now_ns)
-            if deadline is not None and now_ns >= deadline:
-                break
-    except KeyboardInterrupt:
-        pass
-    deliver(time.time_ns(), everything=True)
-    return SimulationReport.build(
-        start=from_ns(start_ns),
-        end=from_ns(generated_until),
-        trades=trades,
-        duplicates=duplicates,
-        late=late,
         batches=batches,
         elapsed_seconds=time.perf_counter() - began,
     )

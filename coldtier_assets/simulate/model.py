@@ -4,9 +4,9 @@ The model, vectorized with numpy and deterministic under a seed:
 
 - **Activity** follows a market-wide regime (calm, normal, active, burst) that switches as a Markov
   chain second by second, times a daily cycle and a per-asset jitter; its long-run mean is 1, so the
-  average rate is ``trades_per_second``. Taker orders arrive as a Poisson process at that intensity
-  and each one fills one or more resting orders (several trades with the same timestamp and side,
-  walking the book tick by tick).
+  average rate is ``trades_per_second`` (:mod:`coldtier_assets.simulate.paths`). Taker orders arrive
+  as a Poisson process at that intensity and each one fills one or more resting orders (several
+  trades with the same timestamp and side, walking the book tick by tick).
 - **Prices**: one geometric random walk per asset on a one-second grid (volatility rises with
   activity), shared by every market of the asset, plus a small mean-reverting basis per
   (exchange, symbol); trades print at the bid or ask, quantized to the market's tick. Takers lean
@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from coldtier_assets.simulate.clock import NS_PER_MS, NS_PER_SECOND
+from coldtier_assets.simulate.columns import Columns, concat_columns, take_rows
 from coldtier_assets.simulate.markets import ASSETS, EXCHANGE_SHARE, MARKETS, QUOTE_USD, UNIT, Market
+from coldtier_assets.simulate.paths import Grid, MarketPaths
 from coldtier_assets.tables import EXCHANGES
-
-NS_PER_SECOND = 1_000_000_000
-NS_PER_MS = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Trades are generated in fixed spans of this length from the start, whatever the batch size,
 #: so the trades depend on (seed, start, end, rate) only.
@@ -49,98 +47,35 @@ _ID_EPOCH_NS = 1_577_836_800 * NS_PER_SECOND  # 2020-01-01
 _IDS_PER_SECOND = 1_000
 _ID_BASE = 1_000_000_000
 
-# Activity regimes: level and per-second transition probabilities (rows sum to 1).
-_REGIME_LEVEL = np.array([0.45, 1.0, 2.2, 6.0])
-_REGIME_TRANSITION = np.array(
-    [
-        [0.995, 0.005, 0.000, 0.000],
-        [0.003, 0.990, 0.005, 0.002],
-        [0.000, 0.020, 0.970, 0.010],
-        [0.000, 0.030, 0.050, 0.920],
-    ]
-)
-_JITTER_SIGMA = 0.35  # per-second, per-asset log-normal activity noise
-_DIURNAL_AMPLITUDE = 0.25  # activity peaks at 15:00 UTC
 _FILL_P = 0.65  # fills per taker order ~ Geometric(p), capped
 _FILL_CAP = 12
-_BASIS_PHI = math.exp(-1.0 / 30.0)  # per-second mean reversion of the per-market basis
-_BASIS_SIGMA = 1.5e-4  # stationary standard deviation of the basis (1.5 bp)
+_MEAN_FILLS = (1.0 - (1.0 - _FILL_P) ** _FILL_CAP) / _FILL_P
 _NOTIONAL_SIGMA = 1.5  # log-normal spread of trade notional
 _NOTIONAL_MAX_USD = 2_000_000.0
 _SECONDS_PER_YEAR = 365.0 * 86_400.0
 
 
-def _stationary(transition: np.ndarray) -> np.ndarray:
-    values, vectors = np.linalg.eig(transition.T)
-    vector = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
-    return vector / vector.sum()
-
-
-_REGIME_MEAN = float(_stationary(_REGIME_TRANSITION) @ _REGIME_LEVEL)
-_REGIME_NORMALIZED = _REGIME_LEVEL / _REGIME_MEAN
-_REGIME_CUMULATIVE: list[list[float]] = np.cumsum(_REGIME_TRANSITION, axis=1).tolist()
-_MEAN_FILLS = (1.0 - (1.0 - _FILL_P) ** _FILL_CAP) / _FILL_P
-
-
-def to_ns(moment: datetime) -> int:
-    """Convert a datetime (naive means UTC) to nanoseconds since the Unix epoch, exactly."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1_000
-
-
-def from_ns(ns: int) -> datetime:
-    """Convert nanoseconds since the Unix epoch to a UTC datetime (truncated to microseconds)."""
-    return _EPOCH + timedelta(microseconds=ns // 1_000)
-
-
-# --------------------------------------------------------------------------------------------------
-# The generator
-# --------------------------------------------------------------------------------------------------
-
-#: Per-exchange trade columns, as numpy arrays (one entry per trade, time-ordered).
-Columns = dict[str, np.ndarray]
-
-_COLUMN_DTYPES: dict[str, type] = {
-    "market": np.int8,  # index into MARKETS[exchange]
-    "time_ns": np.int64,  # trade time, quantized to the exchange's precision
-    "event_ns": np.int64,  # Binance event time (>= trade time); equal to time_ns elsewhere
-    "trade_id": np.int64,
-    "price": np.int64,  # units of 1e-8
-    "quantity": np.int64,  # units of 1e-8
-    "taker_buy": np.bool_,
-    "market_order": np.bool_,  # Kraken order type: market (m) or limit (l)
-    "ingest_ns": np.int64,
-}
-
-
-def empty_columns() -> Columns:
-    """Columns holding no trades."""
-    return {name: np.empty(0, dtype) for name, dtype in _COLUMN_DTYPES.items()}
-
-
-def take_rows(columns: Columns, index: np.ndarray | slice) -> Columns:
-    """The rows of every column selected by ``index``."""
-    return {name: values[index] for name, values in columns.items()}
-
-
-def concat_columns(parts: list[Columns]) -> Columns:
-    """The trades of ``parts`` one after the other (empty parts skipped)."""
-    parts = [part for part in parts if len(part["trade_id"])]
-    if not parts:
-        return empty_columns()
-    if len(parts) == 1:
-        return parts[0]
-    return {name: np.concatenate([part[name] for part in parts]) for name in _COLUMN_DTYPES}
-
-
 @dataclass
-class _Span:
+class Span:
     """The trades of one generated time span, per exchange, with the rows chosen to be resent."""
 
     trades: dict[str, Columns]
     resend: dict[str, np.ndarray]  # boolean mask per exchange
     resend_delay_ns: dict[str, np.ndarray]  # delay of each trade's resend
+
+
+@dataclass
+class _Orders:
+    """Taker orders of a span, market-major then by time: when, where, at what mid, how many fills."""
+
+    t: np.ndarray  # order time (ns)
+    mkt: np.ndarray  # index into TradeGenerator.markets
+    mid_ticks: np.ndarray  # mid price in ticks of the market
+    taker_buy: np.ndarray
+    fills: np.ndarray
+    market_order: np.ndarray
+    latency_ms: np.ndarray  # Binance event time minus trade time
+    ingest_delay: np.ndarray
 
 
 class TradeGenerator:
@@ -150,7 +85,6 @@ class TradeGenerator:
         if trades_per_second <= 0:
             raise ValueError(f"trades_per_second must be positive, got {trades_per_second}")
         self.rng = np.random.default_rng(seed)
-        self.rate = float(trades_per_second)
         self.exchanges: tuple[str, ...] = tuple(exchange.name for exchange in EXCHANGES)
         missing = [name for name in self.exchanges if name not in MARKETS]
         if missing:
@@ -159,9 +93,6 @@ class TradeGenerator:
             )
         self.markets: list[Market] = [market for name in self.exchanges for market in MARKETS[name]]
         assets = sorted({market.base for market in self.markets})
-        shares = _exchange_shares(self.exchanges)
-        m = len(self.markets)
-        self.asset_names = assets
         self.asset_of = np.array([assets.index(market.base) for market in self.markets], np.intp)
         self.exchange_of = np.array(
             [self.exchanges.index(market.exchange) for market in self.markets], np.intp
@@ -173,92 +104,42 @@ class TradeGenerator:
         self.lot = np.array([market.lot_units for market in self.markets], np.int64)
         self.log_quote = np.array([math.log(QUOTE_USD[market.quote]) for market in self.markets])
         self.log_notional = np.array([math.log(market.median_notional_usd) for market in self.markets])
-        weights = np.array([market.weight for market in self.markets])
-        for index, name in enumerate(self.exchanges):
-            mask = self.exchange_of == index
-            weights[mask] = weights[mask] / weights[mask].sum() * shares[name]
-        self.share = weights
         self.precision = np.array([TIME_PRECISION_NS[name] for name in self.exchanges], np.int64)[
             self.exchange_of
         ]
         self.vol = np.array([ASSETS[a].annual_volatility / math.sqrt(_SECONDS_PER_YEAR) for a in assets])
-        usd = np.array([ASSETS[a].usd_price for a in assets])
-        # State: the regime, and the last generated second with its values (a span may start inside it).
-        self.regime = 1
-        self.last_second = start_ns // NS_PER_SECOND - 1
-        self.log_price = np.log(usd) + self.rng.normal(0.0, 0.03, len(assets))
-        self.basis = self.rng.normal(0.0, _BASIS_SIGMA, m)
-        self.cached: dict[str, np.ndarray] | None = None
-        id_level = _ID_BASE + max(0, (start_ns - _ID_EPOCH_NS) // NS_PER_SECOND) * _IDS_PER_SECOND
-        self.next_id = np.full(m, id_level, np.int64)
-
-    # -- per-second grid ---------------------------------------------------------------------------
-
-    def _advance_seconds(self, first: int, last: int) -> dict[str, np.ndarray]:
-        """Generate the seconds ``first..last`` (inclusive): activity, price and basis paths."""
-        k = last - first + 1
-        rng = self.rng
-        draws = rng.random(k).tolist()
-        regimes = np.empty(k, np.intp)
-        regime = self.regime
-        for index, draw in enumerate(draws):
-            row = _REGIME_CUMULATIVE[regime]
-            regime = next((state for state, bound in enumerate(row) if draw < bound), len(row) - 1)
-            regimes[index] = regime
-        self.regime = regime
-        seconds = np.arange(first, last + 1, dtype=np.int64)
-        day_phase = (seconds % 86_400) / 86_400.0 - 15.0 / 24.0
-        diurnal = 1.0 + _DIURNAL_AMPLITUDE * np.cos(2.0 * np.pi * day_phase)
-        n_assets = len(self.asset_names)
-        jitter = np.exp(rng.normal(-0.5 * _JITTER_SIGMA**2, _JITTER_SIGMA, (k, n_assets)))
-        activity = _REGIME_NORMALIZED[regimes][:, None] * jitter  # (k, assets)
-        intensity = self.rate * self.share[None, :] * diurnal[:, None] * activity[:, self.asset_of]
-        shocks = rng.standard_normal((k, n_assets))
-        returns = self.vol[None, :] * np.sqrt(activity) * shocks
-        log_end = self.log_price[None, :] + np.cumsum(returns, axis=0)
-        log_start = np.vstack([self.log_price[None, :], log_end[:-1]])
-        self.log_price = log_end[-1].copy()
-        basis_end = _ornstein_uhlenbeck(self.basis, rng.standard_normal((k, len(self.markets))))
-        basis_start = np.vstack([self.basis[None, :], basis_end[:-1]])
-        self.basis = basis_end[-1].copy()
-        self.last_second = last
-        return {
-            "second": seconds,
-            "intensity": intensity,
-            "log_start": log_start,
-            "log_end": log_end,
-            "basis_start": basis_start,
-            "basis_end": basis_end,
-            "tilt": np.tanh(shocks),
-        }
-
-    def _grid(self, t0: int, t1: int) -> dict[str, np.ndarray]:
-        """Return the per-second values covering ``[t0, t1)``, reusing the cached second it starts in."""
-        first, last = t0 // NS_PER_SECOND, (t1 - 1) // NS_PER_SECOND
-        parts: list[dict[str, np.ndarray]] = []
-        if self.cached is not None and first <= self.last_second:
-            parts.append(self.cached)
-        if last > self.last_second:
-            parts.append(self._advance_seconds(self.last_second + 1, last))
-        grid = (
-            parts[0]
-            if len(parts) == 1
-            else {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        self.paths = MarketPaths(
+            self.rng,
+            rate=float(trades_per_second),
+            share=self._market_shares(),
+            asset_of=self.asset_of,
+            vol=self.vol,
+            usd=np.array([ASSETS[a].usd_price for a in assets]),
+            start_ns=start_ns,
         )
-        self.cached = {key: values[-1:] for key, values in grid.items()}
-        return grid
+        id_level = _ID_BASE + max(0, (start_ns - _ID_EPOCH_NS) // NS_PER_SECOND) * _IDS_PER_SECOND
+        self.next_id = np.full(len(self.markets), id_level, np.int64)
 
-    # -- trades --------------------------------------------------------------------------------------
+    def _market_shares(self) -> np.ndarray:
+        """Each market's share of all trades: its weight within its exchange, times the exchange's share."""
+        raw = {name: EXCHANGE_SHARE.get(name, 0.2) for name in self.exchanges}
+        total = sum(raw.values())
+        shares = {name: value / total for name, value in raw.items()}
+        weights = np.array([market.weight for market in self.markets])
+        for index, name in enumerate(self.exchanges):
+            mask = self.exchange_of == index
+            weights[mask] = weights[mask] / weights[mask].sum() * shares[name]
+        return weights
 
-    def span(self, t0: int, t1: int) -> _Span:
+    def span(self, t0: int, t1: int) -> Span:
         """Generate the trades with trade time in ``[t0, t1)`` (ns, ms-aligned), a block at a time."""
-        parts: list[_Span] = []
+        parts: list[Span] = []
         step = BLOCK_SECONDS * NS_PER_SECOND
         for lo in range(t0, t1, step):
             parts.append(self._span(lo, min(lo + step, t1)))
         if len(parts) == 1:
             return parts[0]
-        return _Span(
+        return Span(
             trades={e: concat_columns([p.trades[e] for p in parts]) for e in self.exchanges},
             resend={e: np.concatenate([p.resend[e] for p in parts]) for e in self.exchanges},
             resend_delay_ns={
@@ -266,15 +147,17 @@ class TradeGenerator:
             },
         )
 
-    def _span(self, t0: int, t1: int) -> _Span:
+    def _span(self, t0: int, t1: int) -> Span:
+        orders = self._orders(self.paths.covering(t0, t1), t0, t1)
+        return self._trades(orders)
+
+    def _orders(self, grid: Grid, t0: int, t1: int) -> _Orders:
+        """Taker orders: Poisson counts per (second, market), uniform times within the second."""
         rng = self.rng
-        grid = self._grid(t0, t1)
         second_start = grid["second"] * NS_PER_SECOND
         lo = np.maximum(second_start, t0)
         overlap = np.minimum(second_start + NS_PER_SECOND, t1) - lo
         n_sec, n_mkt = len(second_start), len(self.markets)
-
-        # Taker orders: Poisson counts per (second, market), uniform times within the second.
         lam = grid["intensity"] * (overlap / NS_PER_SECOND)[:, None] / _MEAN_FILLS
         counts = rng.poisson(lam).T.ravel()  # market-major
         n_orders = int(counts.sum())
@@ -284,7 +167,7 @@ class TradeGenerator:
         order = np.argsort((mkt.astype(np.int64) << 42) | (t - t0), kind="stable")
         t, sec = t[order], sec[order]
         asset = self.asset_of[mkt]
-
+        # The mid: the asset's path and the market's basis, interpolated within the second.
         frac = (t - second_start[sec]) / NS_PER_SECOND
         log_asset = grid["log_start"][sec, asset] + frac * (
             grid["log_end"][sec, asset] - grid["log_start"][sec, asset]
@@ -293,94 +176,86 @@ class TradeGenerator:
         basis = grid["basis_start"][sec, mkt] + frac * (
             grid["basis_end"][sec, mkt] - grid["basis_start"][sec, mkt]
         )
-        mid_ticks = np.exp(log_asset + basis - self.log_quote[mkt]) * UNIT / self.tick[mkt]
-        taker_buy = rng.random(n_orders) < 0.5 + 0.2 * grid["tilt"][sec, asset]
-        fills = np.minimum(rng.geometric(_FILL_P, n_orders), _FILL_CAP)
-        market_order = rng.random(n_orders) < 0.82
-        latency_ms = np.minimum(rng.geometric(0.55, n_orders) - 1, 20)
-        ingest_delay = 2 * NS_PER_MS + rng.exponential(30 * NS_PER_MS, n_orders).astype(np.int64)
+        return _Orders(
+            t=t,
+            mkt=mkt,
+            mid_ticks=np.exp(log_asset + basis - self.log_quote[mkt]) * UNIT / self.tick[mkt],
+            taker_buy=rng.random(n_orders) < 0.5 + 0.2 * grid["tilt"][sec, asset],
+            fills=np.minimum(rng.geometric(_FILL_P, n_orders), _FILL_CAP),
+            market_order=rng.random(n_orders) < 0.82,
+            latency_ms=np.minimum(rng.geometric(0.55, n_orders) - 1, 20),
+            ingest_delay=2 * NS_PER_MS + rng.exponential(30 * NS_PER_MS, n_orders).astype(np.int64),
+        )
 
-        # Expand orders into fills: same timestamp and side, walking the book 0-1 tick per fill.
+    def _trades(self, orders: _Orders) -> Span:
+        """Expand orders into fills (same timestamp and side, walking the book 0-1 tick per fill)."""
+        rng = self.rng
+        fills = orders.fills
         n_trades = int(fills.sum())
-        of = np.repeat(np.arange(n_orders), fills)
+        of = np.repeat(np.arange(len(fills)), fills)
         first_fill = np.cumsum(fills) - fills
-        steps = rng.integers(0, 2, n_trades)
-        walked = np.cumsum(steps)
+        walked = np.cumsum(rng.integers(0, 2, n_trades))
         level = walked - walked[first_fill][of] if n_trades else walked
-        tmkt = mkt[of]
-        bid = np.floor(mid_ticks).astype(np.int64)[of]
-        buy = taker_buy[of]
-        price_ticks = np.maximum(np.where(buy, bid + 1 + level, bid - level), 1)
-        price = price_ticks * self.tick[tmkt]
+        tmkt = orders.mkt[of]
+        bid = np.floor(orders.mid_ticks).astype(np.int64)[of]
+        buy = orders.taker_buy[of]
+        price = np.maximum(np.where(buy, bid + 1 + level, bid - level), 1) * self.tick[tmkt]
         notional = np.minimum(
             np.exp(self.log_notional[tmkt] + _NOTIONAL_SIGMA * rng.standard_normal(n_trades)),
             _NOTIONAL_MAX_USD,
         )
         quantity_units = notional * np.exp(-self.log_quote[tmkt]) * (float(UNIT) * UNIT) / price
         lots = np.maximum(np.floor(quantity_units / self.lot[tmkt]).astype(np.int64), 1)
-        quantity = lots * self.lot[tmkt]
         resend = rng.random(n_trades) < DUPLICATE_FRACTION
         resend_delay = rng.integers(1 * NS_PER_SECOND, 180 * NS_PER_SECOND, n_trades)
-
-        # Ids: consecutive per market in (time, fill) order.
-        per_market = np.bincount(tmkt, minlength=n_mkt)
-        market_first = np.cumsum(per_market) - per_market
-        trade_id = self.next_id[tmkt] + (np.arange(n_trades) - market_first[tmkt])
-        self.next_id += per_market
-
-        precision = self.precision[mkt]
-        time_q = t - t % precision
-        event = np.where(
-            self.exchange_of[mkt] == self.exchanges.index("binance"), time_q + latency_ms * NS_PER_MS, time_q
-        )
-        ingest = event + ingest_delay
-        ingest -= ingest % 1_000
+        time_q, event, ingest = self._timestamps(orders)
         columns: Columns = {
             "market": self.local_index[tmkt],
             "time_ns": time_q[of],
             "event_ns": event[of],
-            "trade_id": trade_id,
+            "trade_id": self._trade_ids(tmkt),
             "price": price,
-            "quantity": quantity,
+            "quantity": lots * self.lot[tmkt],
             "taker_buy": buy,
-            "market_order": market_order[of],
+            "market_order": orders.market_order[of],
             "ingest_ns": ingest[of],
         }
+        return self._by_exchange(columns, tmkt, orders.t[of], resend, resend_delay)
 
-        # Split per exchange (markets are exchange-major) and order each exchange's trades by time.
+    def _trade_ids(self, tmkt: np.ndarray) -> np.ndarray:
+        """Ids consecutive per market in (time, fill) order, continuing from the previous span."""
+        per_market = np.bincount(tmkt, minlength=len(self.markets))
+        market_first = np.cumsum(per_market) - per_market
+        trade_id = self.next_id[tmkt] + (np.arange(len(tmkt)) - market_first[tmkt])
+        self.next_id += per_market
+        return trade_id
+
+    def _timestamps(self, orders: _Orders) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per order: trade time at the exchange's precision, event time, ingestion time (µs)."""
+        time_q = orders.t - orders.t % self.precision[orders.mkt]
+        binance = self.exchange_of[orders.mkt] == self.exchanges.index("binance")
+        event = np.where(binance, time_q + orders.latency_ms * NS_PER_MS, time_q)
+        ingest = event + orders.ingest_delay
+        ingest -= ingest % 1_000
+        return time_q, event, ingest
+
+    def _by_exchange(
+        self,
+        columns: Columns,
+        tmkt: np.ndarray,
+        trade_time: np.ndarray,
+        resend: np.ndarray,
+        resend_delay: np.ndarray,
+    ) -> Span:
+        """Split per exchange (markets are exchange-major) and order each exchange's trades by time."""
         trades: dict[str, Columns] = {}
         resends: dict[str, np.ndarray] = {}
         delays: dict[str, np.ndarray] = {}
         bounds = np.searchsorted(self.exchange_of[tmkt], np.arange(len(self.exchanges) + 1))
-        trade_time = t[of]
         for index, name in enumerate(self.exchanges):
             part = slice(int(bounds[index]), int(bounds[index + 1]))
             by_time = np.argsort(trade_time[part], kind="stable")
             trades[name] = take_rows(take_rows(columns, part), by_time)
             resends[name] = resend[part][by_time]
             delays[name] = resend_delay[part][by_time]
-        return _Span(trades, resends, delays)
-
-
-def _exchange_shares(exchanges: tuple[str, ...]) -> dict[str, float]:
-    raw = {name: EXCHANGE_SHARE.get(name, 0.2) for name in exchanges}
-    total = sum(raw.values())
-    return {name: value / total for name, value in raw.items()}
-
-
-def _ornstein_uhlenbeck(start: np.ndarray, shocks: np.ndarray) -> np.ndarray:
-    """AR(1) path ``x[k] = phi * x[k-1] + s * shock[k]`` for k = 1..K, vectorized (K x markets)."""
-    k = shocks.shape[0]
-    innovation = _BASIS_SIGMA * math.sqrt(1.0 - _BASIS_PHI**2)
-    out = np.empty_like(shocks)
-    chunk = 64
-    current = start
-    for lo in range(0, k, chunk):
-        block = shocks[lo : lo + chunk] * innovation
-        n = len(block)
-        powers = _BASIS_PHI ** np.arange(1, n + 1)
-        lags = np.subtract.outer(np.arange(n), np.arange(n))
-        weights = np.where(lags >= 0, _BASIS_PHI ** np.maximum(lags, 0), 0.0)
-        out[lo : lo + n] = powers[:, None] * current[None, :] + weights @ block
-        current = out[lo + n - 1]
-    return out
+        return Span(trades, resends, delays)

@@ -23,8 +23,8 @@ def worker() -> ColdQueryWorker:
 
 def _pid(worker: ColdQueryWorker) -> int:
     child = worker._child
-    assert child is not None
-    return child.process.pid
+    assert child is not None and child.pid is not None
+    return child.pid
 
 
 def test_reads_files_anywhere_and_reuses_one_process(worker: ColdQueryWorker, tmp_path: Path) -> None:
@@ -71,6 +71,7 @@ def test_an_idle_worker_exits_and_comes_back() -> None:
         assert worker.query(["SELECT 1"]) == [[[1]]]
         assert worker._child is not None
         process = worker._child.process
+        assert process is not None
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from coldtier_assets.maintenance.audit_log import read_audit_rows
-from coldtier_assets.maintenance.retention import apply_retention, day_partitions, partitioned_tables
+from coldtier_assets.maintenance.retention import apply_retention
+from coldtier_assets.maintenance.warm_days import day_partitions, partitioned_tables
 from coldtier_assets.offload.source import sql_time
 from coldtier_assets.offload.verify import Verdict, verify_windows
 from coldtier_assets.offload.windows import Window

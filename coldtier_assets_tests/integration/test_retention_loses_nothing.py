@@ -15,12 +15,8 @@ from typer.testing import CliRunner
 from coldtier_assets.maintenance.holding import holding_table, move_aside
 from coldtier_assets.maintenance.orphans import OrphanRemovalError, remove_orphan_files
 from coldtier_assets.maintenance.policy import MaintenancePolicy
-from coldtier_assets.maintenance.retention import (
-    DayPartition,
-    apply_retention,
-    day_partitions,
-    partitioned_tables,
-)
+from coldtier_assets.maintenance.retention import apply_retention
+from coldtier_assets.maintenance.warm_days import DayPartition, day_partitions, partitioned_tables
 from coldtier_assets.offload.source import sql_time
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.simulate.feed import simulate_history

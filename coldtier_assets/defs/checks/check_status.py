@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.keys import cold_key
+from coldtier_assets.offload.status import TableStatus
 from coldtier_assets.tables import TABLES
 
 
@@ -26,3 +29,9 @@ def latest_check_results(settings: Settings) -> dict[str, str]:
             failed = sorted(key.name for key, record in latest.items() if record.status.value == "FAILED")
             results[spec.name] = f"FAILED {', '.join(failed)}" if failed else f"passed ({len(latest)})"
     return results
+
+
+def with_check_results(settings: Settings, statuses: list[TableStatus]) -> list[TableStatus]:
+    """The statuses with each table's latest asset-check outcome from the Dagster instance."""
+    results = latest_check_results(settings)
+    return [replace(status, last_check=results.get(status.table, "-")) for status in statuses]
