@@ -50,7 +50,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "maintenance engine: pyiceberg (in process) or spark (Iceberg's own procedures)",
         "pyiceberg",
     ),
-    ("COLDTIER_SPARK_MASTER", "Spark master for maintenance: local[N], spark://host:7077, yarn, k8s://…", "local[2]"),
+    (
+        "COLDTIER_SPARK_MASTER",
+        "Spark master for maintenance: local[N], spark://host:7077, yarn, k8s://…",
+        "local[2]",
+    ),
     ("COLDTIER_SPARK_CONF", "extra Spark settings for maintenance: key=value,key=value", "unset"),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
     ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
