@@ -21,7 +21,6 @@ from coldtier_assets.tables import TABLES
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every asset, job and resource for the given settings."""
     jobs = build_offload_jobs(settings)
-    coldtier = ColdtierResource.from_settings(settings)
     offload = dg.Definitions(
         assets=[
             *(warm_spec(spec) for spec in TABLES),
@@ -32,7 +31,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=jobs,
         sensors=[build_offload_sensor(settings, jobs), build_healing_sensor(settings, jobs)],
         # `spark`: dagster-pyspark's lazy session for the maintenance job (COLDTIER_MAINTENANCE_ENGINE=spark)
-        resources={"coldtier": coldtier, "spark": ColdtierSparkResource(coldtier=coldtier)},
+        resources={
+            "coldtier": ColdtierResource.from_settings(settings),
+            "spark": ColdtierSparkResource.from_settings(settings),
+        },
         loggers=LOGGERS,
     )
     return dg.Definitions.merge(offload, build_maintenance_definitions(settings))

@@ -2,7 +2,7 @@
 
 Spark 3.5 / Iceberg 1.10 in local mode, through the JDBC catalog over the same SQLite file or
 PostgreSQL database pyiceberg writes. The JVM starts once for the module (about 20 s); each test gets
-its own session on it. Binance trades over two days (eight small files in each day's partition) and a
+its own session on it. Binance trades over two days (two small files in each day's partition) and a
 third day of one file: Spark must compact exactly the two busy partitions, expire, remove an old
 orphan but not a young one, and leave the rows, the checksums, the ledger and every reader (chDB,
 pyiceberg, ``status``) as they were, with the same ``maintenance_audit_log`` rows as the pyiceberg
@@ -39,9 +39,9 @@ from coldtier_assets.simulate.feed import simulate_history
 from coldtier_assets_tests.fixtures import DAY, embedded_env
 from coldtier_assets_tests.maintenance_fixtures import BINANCE, M15, Coldtier, make_coldtier
 
-#: Two busy partitions: 22:00 → 02:00 across midnight, eight 15-minute windows (files) on each day.
-BUSY_START = DAY + timedelta(hours=22)
-BUSY_END = BUSY_START + timedelta(hours=4)
+#: Two busy partitions: 23:30 → 00:30 across midnight, two 15-minute windows (files) on each day.
+BUSY_START = DAY + timedelta(hours=23, minutes=30)
+BUSY_END = BUSY_START + timedelta(hours=1)
 #: A quiet partition two days later: one window, one file (nothing to compact there).
 QUIET = Window(DAY + timedelta(days=3, hours=10), DAY + timedelta(days=3, hours=10, minutes=15))
 PASSWORD = f"hunter2-{os.getpid()}"
@@ -110,7 +110,7 @@ def test_spark_procedures_compact_expire_and_remove_orphans_losing_nothing(
     env = _fed(make_coldtier(coldtier_env))
     ledger, rows, state = env.table().metadata.properties[LEDGER_KEY], _rows(env), table_state(env.table())
     partitions = _files_by_partition(env)
-    assert sorted(len(files) for files in partitions.values()) == [1, 8, 8]
+    assert sorted(len(files) for files in partitions.values()) == [1, 2, 2]
     quiet = next(files for files in partitions.values() if len(files) == 1)
     old_orphan, young_orphan = _stray_files(env)
     spark = build_spark_session(env.settings, app_name="coldtier-maintenance")
@@ -127,8 +127,8 @@ def test_spark_procedures_compact_expire_and_remove_orphans_losing_nothing(
     assert [(row.action, row.outcome) for row in logged] == [(action, "success") for action in TABLE_ACTIONS]
     compact, expire, orphans, audit = logged
     assert "Spark rewrite_data_files (binpack) on 2 partition(s)" in compact.message
-    assert "16→2 files" in compact.message
-    assert (compact.files_before, compact.files_after) == (17, 3)
+    assert "4→2 files" in compact.message
+    assert (compact.files_before, compact.files_after) == (5, 3)
     assert compact.rows_before == compact.rows_after == state.rows
     assert "Spark expire_snapshots" in expire.message
     assert audit.message.startswith("rows and checksum unchanged"), audit.message
@@ -208,6 +208,8 @@ def test_spark_conf_takes_master_and_executor_settings_from_the_environment(tmp_
     assert "spark.driver.host" not in conf and "spark.driver.memory" not in conf  # the cluster's own
     jars = conf["spark.jars"].split(",")
     assert "/opt/extra.jar" in jars and any("iceberg-spark-runtime" in jar for jar in jars)
-    assert conf["spark.sql.catalog.coldtier.type"] == "jdbc"  # the catalog is coldtier's, whatever the env says
+    assert (
+        conf["spark.sql.catalog.coldtier.type"] == "jdbc"
+    )  # the catalog is coldtier's, whatever the env says
     local = spark_conf(load_settings(embedded_env(tmp_path)))
     assert local["spark.master"] == "local[2]" and local["spark.driver.host"] == "127.0.0.1"

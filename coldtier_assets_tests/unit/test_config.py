@@ -47,7 +47,11 @@ def test_production_values_are_taken_as_given(tmp_path: Path) -> None:
         ("COLDTIER_START", "yesterday", "COLDTIER_START must be an ISO 8601"),
         ("COLDTIER_START", "2026-01-01T03:00:00", "COLDTIER_START must be a UTC midnight"),
         ("COLDTIER_READ_SLICE_ROWS", "1e6", "COLDTIER_READ_SLICE_ROWS must be an integer"),
-        ("COLDTIER_MAINTENANCE_ENGINE", "trino", "COLDTIER_MAINTENANCE_ENGINE must be one of pyiceberg, spark"),
+        (
+            "COLDTIER_MAINTENANCE_ENGINE",
+            "trino",
+            "COLDTIER_MAINTENANCE_ENGINE must be one of pyiceberg, spark",
+        ),
         ("COLDTIER_SPARK_CONF", "spark.executor.memory", "COLDTIER_SPARK_CONF must be spark.key=value"),
         ("COLDTIER_SPARK_CONF", "executor.memory=4g", r"item 1 \('executor.memory'\) is not"),
     ],
