@@ -99,7 +99,7 @@ def _add_months(months: int) -> datetime:
     return datetime(1970 + months // 12, months % 12 + 1, 1, tzinfo=UTC)
 
 
-def _ordinal_range(transform: object, ordinal: int) -> tuple[datetime, datetime] | None:
+def ordinal_range(transform: object, ordinal: int) -> tuple[datetime, datetime] | None:
     """The [start, end) instants of a year/month/day/hour partition ordinal (``None`` for other transforms)."""
     if isinstance(transform, YearTransform):
         return _add_months(ordinal * 12), _add_months((ordinal + 1) * 12)
@@ -124,7 +124,7 @@ def partition_time_ranges(table: Table, plan: PartitionPlan) -> list[tuple[str, 
     ranges = []
     for position, field in enumerate(spec.fields):
         value = plan.partition[position]
-        bounds = _ordinal_range(field.transform, value) if isinstance(value, int) else None
+        bounds = ordinal_range(field.transform, value) if isinstance(value, int) else None
         if bounds is None:
             raise ValueError(
                 f"{plan.label}: partition field {field.name} ({field.transform}) is not a time range"

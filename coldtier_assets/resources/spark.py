@@ -201,7 +201,7 @@ def build_spark_session(
         from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
-        raise SparkUnavailableError("pyspark is not installed: pip install 'coldtier[spark]'") from None
+        raise SparkUnavailableError("pyspark is not installed: pip install 'pyspark==3.5.*'") from None
     open_catalog(settings)  # pyiceberg owns the catalog tables (V1 layout): make sure they exist
     check_running_jvm(settings.catalog_uri)
     context = SparkContext._active_spark_context

@@ -150,7 +150,7 @@ def test_spark_procedures_compact_expire_and_remove_orphans_losing_nothing(
     assert len(table.metadata.snapshots) == 2  # the compaction and the audit's protected snapshot
     # orphans: the old one is gone, the young one (maybe a commit in flight) stays
     assert not old_orphan.exists() and young_orphan.exists()
-    assert orphans.files_after == orphans.files_before - 1
+    assert orphans.files_before is not None and orphans.files_after == orphans.files_before - 1
     # every reader agrees: pyiceberg row by row, chDB per window (count and checksum), status
     assert _rows(env).equals(rows)
     windows = [*split_windows(BUSY_START, BUSY_END, M15), QUIET]
@@ -174,7 +174,7 @@ def test_the_dagster_maintenance_job_runs_on_spark_through_dagster_pyspark(
     env = _fed(make_coldtier(coldtier_env))
     rows = _rows(env)
     defs = build_definitions(env.settings)
-    assert isinstance(defs.resources["spark"], LazyPySparkResource)
+    assert defs.resources is not None and isinstance(defs.resources["spark"], LazyPySparkResource)
     job = defs.resolve_job_def("maintenance")
     config = {"ops": {"maintain_cold_tables": {"config": {"tables": [BINANCE.name]}}}}
 
@@ -182,10 +182,11 @@ def test_the_dagster_maintenance_job_runs_on_spark_through_dagster_pyspark(
         result = job.execute_in_process(run_config=config, instance=instance)
 
     assert result.success
+    assert result.output_for_node("maintain_cold_tables") == len(TABLE_ACTIONS)
     (output,) = [
-        event for event in result.get_step_success_events() if event.step_key == "maintain_cold_tables"
+        event for event in result.events_for_node("maintain_cold_tables") if event.is_successful_output
     ]
-    assert output is not None
+    assert output.step_output_data.metadata["engine"] == dg.TextMetadataValue("spark")
     logged = read_audit_rows(env.settings.catalog_uri, table_name=BINANCE.name)
     by_action = {row.action: row for row in logged}
     assert set(by_action) == set(TABLE_ACTIONS) and all(row.outcome == "success" for row in logged)
