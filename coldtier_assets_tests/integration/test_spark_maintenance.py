@@ -179,6 +179,13 @@ def test_the_dagster_maintenance_job_runs_on_spark_through_dagster_pyspark(
     config = {"ops": {"maintain_cold_tables": {"config": {"tables": [BINANCE.name]}}}}
 
     with dg.DagsterInstance.ephemeral() as instance:
+        with monkeypatch.context() as broken:  # Spark cannot start: one clear error, nothing touched
+            broken.setenv("COLDTIER_SQLITE_JDBC_JAR", str(env.settings.home / "missing.jar"))
+            failed = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+        failure = failed.failure_data_for_node("maintain_cold_tables")
+        assert not failed.success and failure is not None and failure.error is not None
+        assert "apt-get install libxerial-sqlite-jdbc-java" in failure.error.message
+        assert read_audit_rows(env.settings.catalog_uri) == [] and _rows(env).equals(rows)
         result = job.execute_in_process(run_config=config, instance=instance)
 
     assert result.success
