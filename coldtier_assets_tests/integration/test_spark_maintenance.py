@@ -24,6 +24,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 from dagster_pyspark import LazyPySparkResource
+from typer.testing import CliRunner
 
 from coldtier_assets.config import load_settings
 from coldtier_assets.maintenance.audit_log import read_audit_rows
@@ -168,6 +169,7 @@ def test_spark_procedures_compact_expire_and_remove_orphans_losing_nothing(
 def test_the_dagster_maintenance_job_runs_on_spark_through_dagster_pyspark(
     coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from coldtier_assets.cli.main import app
     from coldtier_assets.definitions import build_definitions
 
     monkeypatch.setenv("COLDTIER_MAINTENANCE_ENGINE", "spark")
@@ -183,8 +185,10 @@ def test_the_dagster_maintenance_job_runs_on_spark_through_dagster_pyspark(
             broken.setenv("COLDTIER_SQLITE_JDBC_JAR", str(env.settings.home / "missing.jar"))
             failed = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
         failure = failed.failure_data_for_node("maintain_cold_tables")
-        assert not failed.success and failure is not None and failure.error is not None
-        assert "apt-get install libxerial-sqlite-jdbc-java" in failure.error.message
+        assert not failed.success and failure is not None and failure.user_failure_data is not None
+        reason = failure.user_failure_data.description or ""
+        assert reason.startswith("COLDTIER_MAINTENANCE_ENGINE=spark, but JDBC driver")
+        assert "apt-get install libxerial-sqlite-jdbc-java" in reason
         assert read_audit_rows(env.settings.catalog_uri) == [] and _rows(env).equals(rows)
         result = job.execute_in_process(run_config=config, instance=instance)
 
@@ -200,6 +204,14 @@ def test_the_dagster_maintenance_job_runs_on_spark_through_dagster_pyspark(
     assert by_action["compact"].message.startswith("Spark rewrite_data_files")
     assert by_action["audit"].message.startswith("rows and checksum unchanged")
     assert table_state(env.table()).files == 3 and _rows(env).equals(rows)
+
+    # `coldtier maintain` takes the same engine setting (nothing left to compact now)
+    done = CliRunner().invoke(app, ["maintain", "--table", BINANCE.name])
+    assert done.exit_code == 0, done.output
+    latest = {row.action: row for row in read_audit_rows(env.settings.catalog_uri, limit=len(TABLE_ACTIONS))}
+    assert latest["compact"].message.startswith("nothing to compact")
+    assert latest["expire_snapshots"].message.startswith("Spark expire_snapshots")
+    assert all(row.outcome == "success" for row in latest.values())
 
 
 def test_spark_conf_takes_master_and_executor_settings_from_the_environment(tmp_path: Path) -> None:

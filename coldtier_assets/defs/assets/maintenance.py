@@ -18,6 +18,7 @@ from coldtier_assets.defs.resources import ColdtierResource, ColdtierSparkResour
 from coldtier_assets.maintenance.audit_log import AuditRow
 from coldtier_assets.maintenance.policy import DEFAULT_POLICY, MIB, MaintenancePolicy
 from coldtier_assets.maintenance.runner import run_maintenance
+from coldtier_assets.resources.spark_jars import SparkUnavailableError
 from coldtier_assets.tables import TABLES_BY_NAME
 
 MAINTENANCE_JOB = "maintenance"
@@ -64,7 +65,10 @@ def maintain_cold_tables(
     if unknown:
         raise dg.Failure(f"unknown table(s) {unknown}; known: {', '.join(TABLES_BY_NAME)}")
     engine = coldtier.settings.maintenance_engine
-    session = spark.spark_session if engine == "spark" else None
+    try:
+        session = spark.spark_session if engine == "spark" else None
+    except SparkUnavailableError as error:  # one clear line in the UI, nothing touched yet
+        raise dg.Failure(description=f"COLDTIER_MAINTENANCE_ENGINE=spark, but {error}") from error
     context.log.info(f"maintenance engine: {engine}")
     rows = run_maintenance(
         coldtier.settings,
