@@ -86,15 +86,30 @@ def _files_by_partition(env: Coldtier) -> dict[str, set[str]]:
     return files
 
 
-def _stray_files(env: Coldtier) -> tuple[Path, Path]:
-    """An unreferenced file four days old (an orphan) and one written just now (maybe a commit in flight)."""
-    data = Path(env.table().location().removeprefix("file://")) / "data"
-    old, young = data / "crashed-writer-4-days-ago.parquet", data / "writer-in-flight.parquet"
-    for path in (old, young):
-        path.write_bytes(b"PAR1 not referenced")
-    four_days_ago = time.time() - 4 * 86400
-    os.utime(old, (four_days_ago, four_days_ago))
+def _age_local_file(location: str, days: float) -> None:
+    """Make a file under a local warehouse look ``days`` old (its mtime, which orphan removal reads)."""
+    moment = time.time() - days * 86400
+    os.utime(location.removeprefix("file://"), (moment, moment))
+
+
+def _stray_files(env: Coldtier) -> tuple[str, str]:
+    """An unreferenced file four days old (an orphan) and one written just now (maybe a commit in flight).
+
+    Written through the table's FileIO, so the same works on any warehouse; only the ageing is
+    local (an object store sets its own modification time: the S3 variant ages it its own way).
+    """
+    table = env.table()
+    data = f"{table.location().rstrip('/')}/data"
+    old, young = f"{data}/crashed-writer-4-days-ago.parquet", f"{data}/writer-in-flight.parquet"
+    for location in (old, young):
+        with table.io.new_output(location).create(overwrite=True) as stream:
+            stream.write(b"PAR1 not referenced")
+    _age_local_file(old, days=4)
     return old, young
+
+
+def _exists(env: Coldtier, location: str) -> bool:
+    return env.table().io.new_input(location).exists()
 
 
 @pytest.mark.usefixtures("spark_jvm", "warehouse")
@@ -150,7 +165,7 @@ def test_spark_procedures_compact_expire_and_remove_orphans_losing_nothing(
     assert current.summary.operation.value == "replace"
     assert len(table.metadata.snapshots) == 2  # the compaction and the audit's protected snapshot
     # orphans: the old one is gone, the young one (maybe a commit in flight) stays
-    assert not old_orphan.exists() and young_orphan.exists()
+    assert not _exists(env, old_orphan) and _exists(env, young_orphan)
     assert orphans.files_before is not None and orphans.files_after == orphans.files_before - 1
     # every reader agrees: pyiceberg row by row, chDB per window (count and checksum), status
     assert _rows(env).equals(rows)
