@@ -18,6 +18,9 @@ from coldtier_assets.errors import ConfigError
 from coldtier_assets.redact import redact_url
 
 DEFAULT_START = "2026-01-01T00:00:00+00:00"
+#: The maintenance engines: pyiceberg in the run's own process, or Spark through Iceberg's procedures.
+MAINTENANCE_ENGINES = ("pyiceberg", "spark")
+DEFAULT_SPARK_MASTER = "local[2]"
 
 #: (environment variable, meaning, default) for the README and `coldtier config`.
 SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
@@ -42,6 +45,17 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "embedded warm tier: how long a command waits for another process to release it",
         "900",
     ),
+    (
+        "COLDTIER_MAINTENANCE_ENGINE",
+        "maintenance engine: pyiceberg (in process) or spark (Iceberg's own procedures)",
+        "pyiceberg",
+    ),
+    (
+        "COLDTIER_SPARK_MASTER",
+        "Spark master for maintenance: local[N], spark://host:7077, yarn, k8s://…",
+        "local[2]",
+    ),
+    ("COLDTIER_SPARK_CONF", "extra Spark settings for maintenance: key=value,key=value", "unset"),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
     ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
 )
@@ -66,6 +80,9 @@ class Settings:
     heal_lookback: timedelta = timedelta(hours=6)
     dagster_pg_url: str | None = None
     warm_lock_timeout: timedelta = timedelta(seconds=900)
+    maintenance_engine: str = "pyiceberg"
+    spark_master: str = DEFAULT_SPARK_MASTER
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -139,6 +156,32 @@ def _check_warehouse(location: str) -> str:
     )
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip()
+    if raw.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.lower()
+
+
+def _spark_conf(raw: str | None) -> dict[str, str]:
+    """``COLDTIER_SPARK_CONF``: ``spark.key=value`` items separated by commas (values without commas)."""
+    conf: dict[str, str] = {}
+    for number, item in enumerate((raw or "").split(","), start=1):
+        if not item.strip():
+            continue
+        key, equals, value = item.partition("=")
+        key = key.strip()
+        if not equals or not key.startswith("spark.") or not value.strip():
+            # name the item by position and key only: a value (or a value split at a comma) may be a secret
+            shown = f" ({key!r})" if equals and key else ""
+            raise ConfigError(
+                f"COLDTIER_SPARK_CONF must be spark.key=value items separated by commas; item {number}{shown} "
+                "is not"
+            )
+        conf[key] = value.strip()
+    return conf
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every setting from ``env`` (default: the process environment), validating each."""
     env = os.environ if env is None else env
@@ -166,4 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heal_lookback=timedelta(hours=_positive_int(env, "COLDTIER_HEAL_LOOKBACK_HOURS", 6)),
         dagster_pg_url=env.get("COLDTIER_DAGSTER_PG_URL") or None,
         warm_lock_timeout=timedelta(seconds=_positive_int(env, "COLDTIER_WARM_LOCK_TIMEOUT_SECONDS", 900)),
+        maintenance_engine=_choice(env, "COLDTIER_MAINTENANCE_ENGINE", MAINTENANCE_ENGINES),
+        spark_master=(env.get("COLDTIER_SPARK_MASTER") or DEFAULT_SPARK_MASTER).strip(),
+        spark_conf=_spark_conf(env.get("COLDTIER_SPARK_CONF")),
     )

@@ -11,7 +11,7 @@ from coldtier_assets.defs.assets.gold import build_gold_assets
 from coldtier_assets.defs.assets.silver import build_silver_assets
 from coldtier_assets.defs.jobs import build_offload_jobs
 from coldtier_assets.defs.loggers import LOGGERS
-from coldtier_assets.defs.resources import ColdtierResource
+from coldtier_assets.defs.resources import ColdtierResource, ColdtierSparkResource
 from coldtier_assets.defs.schedules import build_maintenance_definitions
 from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.redact import install_log_redaction
@@ -30,7 +30,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         jobs=jobs,
         sensors=[build_offload_sensor(settings, jobs), build_healing_sensor(settings, jobs)],
-        resources={"coldtier": ColdtierResource.from_settings(settings)},
+        # `spark`: dagster-pyspark's lazy session for the maintenance job (COLDTIER_MAINTENANCE_ENGINE=spark)
+        resources={
+            "coldtier": ColdtierResource.from_settings(settings),
+            "spark": ColdtierSparkResource.from_settings(settings),
+        },
         loggers=LOGGERS,
     )
     return dg.Definitions.merge(offload, build_maintenance_definitions(settings))

@@ -23,6 +23,10 @@ MASK = "***"
 URL_VARIABLES = ("COLDTIER_WARM_DSN", "COLDTIER_CATALOG_URI", "COLDTIER_DAGSTER_PG_URL")
 #: Variables whose whole value is a secret.
 SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+#: ``key=value,…`` variables whose values are secret when the key looks like Spark's default
+#: ``spark.redaction.regex`` (secret, password, token, access.key).
+CONF_VARIABLES = ("COLDTIER_SPARK_CONF",)
+_SECRET_CONF_KEY = re.compile(r"secret|password|token|access[.]key", re.IGNORECASE)
 
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s'\"]*):(?P<password>[^@\s'\"/]+)@")
 _SECRET_PROPERTY = re.compile(
@@ -52,6 +56,11 @@ def secret_values(env: Mapping[str, str] | None = None) -> set[str]:
     for name in SECRET_VARIABLES:
         if env.get(name):
             secrets.add(env[name])
+    for name in CONF_VARIABLES:
+        for item in (env.get(name) or "").split(","):
+            key, _, value = item.partition("=")
+            if _SECRET_CONF_KEY.search(key) and value.strip():
+                secrets.add(value.strip())
     return {secret for secret in secrets if len(secret) >= _MIN_SECRET_LENGTH}
 
 

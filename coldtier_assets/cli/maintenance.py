@@ -47,8 +47,13 @@ def maintain(
         )
     except (KeyError, ValueError) as error:
         raise typer.BadParameter(str(error).strip("'\"")) from None
+    spark = None
+    if settings.maintenance_engine == "spark":  # COLDTIER_MAINTENANCE_ENGINE: Iceberg's Spark procedures
+        from coldtier_assets.resources.spark import build_spark_session
+
+        spark = build_spark_session(settings, app_name="coldtier-maintenance")
     rows = run_maintenance(
-        settings, warm_tier(settings), open_catalog(settings), table or None, policy=policy
+        settings, warm_tier(settings), open_catalog(settings), table or None, policy=policy, spark=spark
     )
     console.print(render_audit_rows(rows))
     failed = [row for row in rows if row.failed]

@@ -9,7 +9,10 @@ file was deleted.
 
 Window commits may land while maintenance runs. Their windows (from the ``coldtier.window-*``
 summary properties) are then left out on both sides, so the comparison still covers every other
-row; a foreign commit that names no window makes the audit inconclusive (``skipped``).
+row; a foreign commit that names no window makes the audit inconclusive (``skipped``). A
+``replace`` snapshot (Iceberg's operation for a rewrite that keeps the data, which Spark's
+``rewrite_data_files`` writes without coldtier's summary) counts as maintenance: the fingerprints
+before and after prove it kept every row.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Operation, Snapshot
 
 from coldtier_assets.config import Settings
 from coldtier_assets.maintenance.compaction import MAINTENANCE_KEY
@@ -111,6 +115,11 @@ def fingerprints(
     return result
 
 
+def _is_rewrite(snapshot: Snapshot) -> bool:
+    """Iceberg's ``replace`` operation: files rewritten without changing the table's data (Spark's compaction)."""
+    return snapshot.summary is not None and snapshot.summary.operation == Operation.REPLACE
+
+
 def _commits_between(table: Table, before_id: int) -> tuple[list[int], list[Window], list[int]] | None:
     """Snapshots after ``before_id`` on main: (maintenance ones, windows of window commits, foreign ones).
 
@@ -123,7 +132,7 @@ def _commits_between(table: Table, before_id: int) -> tuple[list[int], list[Wind
     while snapshot is not None and snapshot.snapshot_id != before_id:
         start = coldtier_property(snapshot, PREFIX + "window-start")
         end = coldtier_property(snapshot, PREFIX + "window-end")
-        if coldtier_property(snapshot, MAINTENANCE_KEY) is not None:
+        if coldtier_property(snapshot, MAINTENANCE_KEY) is not None or _is_rewrite(snapshot):
             maintenance.append(snapshot.snapshot_id)
         elif start and end:
             windows.append(Window(datetime.fromisoformat(start), datetime.fromisoformat(end)))

@@ -75,7 +75,7 @@ def _file_system(table: Table) -> tuple[FileSystem, str]:
     return io.fs_by_scheme(scheme, netloc), path
 
 
-def _path(table: Table, location: str) -> str:
+def file_io_path(table: Table, location: str) -> str:
     """A location as the FileIO path the file system lists (scheme dropped, bucket kept)."""
     io = table.io
     assert isinstance(io, PyArrowFileIO)
@@ -110,7 +110,7 @@ def referenced_files(table: Table) -> set[str]:
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                 locations.add(entry.data_file.file_path)
     locations |= set(manifests)
-    return {_path(table, location) for location in locations}
+    return {file_io_path(table, location) for location in locations}
 
 
 def remove_orphan_files(

@@ -1,5 +1,9 @@
 """The daily maintenance of the cold tables: compact → expire snapshots → remove orphans → audit.
 
+The first three run on an engine (:mod:`.actions`): pyiceberg in this process by default, or Iceberg's
+own Spark procedures when a Spark session is given (``COLDTIER_MAINTENANCE_ENGINE=spark``). The audit
+is the same for both.
+
 Each action of each table writes one row to the ``maintenance_audit_log``. A failed action is logged
 with outcome ``failed`` and its error; the table's remaining actions are logged ``skipped`` and the
 run goes on with the next table. The caller decides whether the run failed
@@ -16,22 +20,24 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.maintenance.actions import MaintenanceEngine, PyicebergEngine, Step, TableJob
 from coldtier_assets.maintenance.audit import AuditResult, Fingerprint, audit_table, fingerprints
 from coldtier_assets.maintenance.audit_log import Action, AuditRow, Outcome, write_audit_row
-from coldtier_assets.maintenance.compaction import CompactionResult, compact_table
-from coldtier_assets.maintenance.expiry import ExpiryResult, expire_snapshots
-from coldtier_assets.maintenance.orphans import OrphanResult, remove_orphan_files
-from coldtier_assets.maintenance.policy import MaintenancePolicy, describe_age
+from coldtier_assets.maintenance.policy import MaintenancePolicy
+from coldtier_assets.maintenance.spark_engine import SparkEngine
 from coldtier_assets.maintenance.state import table_state
 from coldtier_assets.redact import redact
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TABLES, TableSpec, get_table
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +72,10 @@ class _TableRun:
         now: datetime,
         policy: MaintenancePolicy,
         record: Callable[[AuditRow], AuditRow],
+        engine: MaintenanceEngine,
     ) -> None:
         self.settings, self.warm, self.catalog, self.spec = settings, warm, catalog, spec
-        self.now, self.policy, self.record = now, policy, record
+        self.now, self.policy, self.record, self.engine = now, policy, record, engine
         self.identifier = (settings.namespace, spec.name)
         self.rows: list[AuditRow] = []
         self.before: Fingerprint | None = None
@@ -113,10 +120,13 @@ class _TableRun:
         except Exception as error:  # reported by the audit action at the end
             self.before_error = error
         self.before_seconds = time.monotonic() - clock  # counted in the audit action's duration
-        steps: list[tuple[Action, Callable[[], tuple[Outcome, str, dict[str, int | None]]]]] = [
-            ("compact", self._compact),
-            ("expire_snapshots", self._expire),
-            ("remove_orphans", self._orphans),
+        job = TableJob(
+            self.catalog, self.identifier, self.spec, self.now, self.policy, protect=self.start_snapshot_id
+        )
+        steps: list[tuple[Action, Callable[[], Step]]] = [
+            ("compact", lambda: self.engine.compact(job)),
+            ("expire_snapshots", lambda: self.engine.expire(job)),
+            ("remove_orphans", lambda: self.engine.remove_orphans(job)),
             ("audit", self._audit),
         ]
         for index, (action, step) in enumerate(steps):
@@ -139,67 +149,7 @@ class _TableRun:
             self._row(action, started, seconds, outcome, message, **counts)
         return self.rows
 
-    @staticmethod
-    def _state_counts(before_table: Table, after_table: Table) -> dict[str, int | None]:
-        before, after = table_state(before_table), table_state(after_table)
-        return {
-            "files_before": before.files,
-            "files_after": after.files,
-            "bytes_before": before.bytes,
-            "bytes_after": after.bytes,
-            "rows_before": before.rows,
-            "rows_after": after.rows,
-        }
-
-    def _compact(self) -> tuple[Outcome, str, dict[str, int | None]]:
-        before = self.catalog.load_table(self.identifier)
-        result: CompactionResult = compact_table(
-            self.catalog,
-            self.identifier,
-            self.policy,
-            sort_columns=(self.spec.time_column, *self.spec.natural_key),
-        )
-        after = self.catalog.load_table(self.identifier)
-        if result.partitions:
-            parts = ", ".join(
-                f"{p.partition}: {p.files_before}→{p.files_after} files" for p in result.partitions
-            )
-            message = f"compacted {len(result.partitions)} partition(s) ({parts})"
-        else:
-            message = "nothing to compact: no partition has two or more small files"
-        if result.skipped:
-            message += "; left alone: " + "; ".join(result.skipped)
-        return "success", message, self._state_counts(before, after)
-
-    def _expire(self) -> tuple[Outcome, str, dict[str, int | None]]:
-        before = self.catalog.load_table(self.identifier)
-        protect = [self.start_snapshot_id] if self.start_snapshot_id is not None else []
-        result: ExpiryResult = expire_snapshots(
-            self.catalog, self.identifier, self.now, self.policy, protect=protect
-        )
-        after = self.catalog.load_table(self.identifier)
-        message = (
-            f"expired {len(result.expired)} snapshot(s) older than {describe_age(self.policy.snapshot_max_age)}; "
-            f"{result.snapshots_after} kept; watermark {result.ledger.watermark}"
-        )
-        return "success", message, self._state_counts(before, after)
-
-    def _orphans(self) -> tuple[Outcome, str, dict[str, int | None]]:
-        result: OrphanResult = remove_orphan_files(self.catalog, self.identifier, self.now, self.policy)
-        age = describe_age(self.policy.orphan_min_age)
-        message = (
-            f"removed {len(result.removed)} unreferenced file(s) older than {age}; "
-            f"{len(result.kept_too_young)} younger unreferenced file(s) kept"
-        )
-        counts: dict[str, int | None] = {
-            "files_before": result.stored_files,
-            "files_after": result.files_after,
-            "bytes_before": result.stored_bytes,
-            "bytes_after": result.bytes_after,
-        }
-        return "success", message, counts
-
-    def _audit(self) -> tuple[Outcome, str, dict[str, int | None]]:
+    def _audit(self) -> Step:
         if self.before is None:
             raise RuntimeError(f"could not fingerprint the table before maintenance: {self.before_error}")
         table = self.catalog.load_table(self.identifier)
@@ -231,15 +181,22 @@ def run_maintenance(
     *,
     policy: MaintenancePolicy | None = None,
     write_log: bool = True,
+    spark: SparkSession | None = None,
 ) -> list[AuditRow]:
     """Maintain ``tables`` (default: every registry table); returns one audit row per action.
 
     ``now`` decides which snapshots and files are old enough (default: the current time). Rows are
     written to the audit log as they happen (unless ``write_log`` is false). Nothing is raised for a
-    failed action: check the rows, or call :func:`raise_for_failures`.
+    failed action: check the rows, or call :func:`raise_for_failures`. With a ``spark`` session
+    (whose catalog ``settings.catalog_name`` is coldtier's, see
+    :func:`~coldtier_assets.resources.spark.build_spark_session`) compaction, expiry and orphan
+    removal run as Iceberg's Spark procedures; without one, in this process with pyiceberg.
     """
     now = now or datetime.now(UTC)
     policy = policy or MaintenancePolicy()
+    engine: MaintenanceEngine = (
+        SparkEngine(spark, settings.catalog_name) if spark is not None else PyicebergEngine()
+    )
     specs = [get_table(name) for name in tables] if tables else list(TABLES)
 
     def record(row: AuditRow) -> AuditRow:
@@ -248,7 +205,7 @@ def run_maintenance(
     rows: list[AuditRow] = []
     for spec in specs:
         try:
-            rows += _TableRun(settings, warm, catalog, spec, now, policy, record).run()
+            rows += _TableRun(settings, warm, catalog, spec, now, policy, record, engine).run()
         except Exception as error:  # e.g. the table cannot be loaded at all
             log.exception("maintenance of %s failed", spec.name)
             rows.append(

@@ -310,15 +310,15 @@ def test_audit_leaves_out_windows_re_copied_during_maintenance(
     env = two_windows
     window = feed_windows(FEED_START, FEED_START + timedelta(minutes=30))[1]
     add_late_trades(env.warm, BINANCE, window)
-    from coldtier_assets.maintenance import runner
+    from coldtier_assets.maintenance import actions  # the pyiceberg engine's calls
 
-    real_expire = runner.expire_snapshots
+    real_expire = actions.expire_snapshots
 
     def window_commit_during_maintenance(*args: object, **kwargs: object) -> object:
         env.offloader().offload(BINANCE, window.start, window.end, run_id="late")
         return real_expire(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "expire_snapshots", window_commit_during_maintenance)
+    monkeypatch.setattr(actions, "expire_snapshots", window_commit_during_maintenance)
     rows = run_maintenance(env.settings, env.warm, env.catalog, [BINANCE.name])
 
     assert [row.outcome for row in rows] == ["success"] * 4
@@ -333,9 +333,9 @@ def test_a_failed_action_is_logged_and_the_next_table_still_runs(
 ) -> None:
     env = two_windows
     env.offloader().offload(KRAKEN, FEED_START, FEED_START + timedelta(minutes=30), run_id="test")
-    from coldtier_assets.maintenance import runner
+    from coldtier_assets.maintenance import actions  # the pyiceberg engine's calls
 
-    real_compact, real_orphans = runner.compact_table, runner.remove_orphan_files
+    real_compact, real_orphans = actions.compact_table, actions.remove_orphan_files
 
     def failing_compact(
         catalog: Catalog, identifier: tuple[str, str], *args: object, **kwargs: object
@@ -351,8 +351,8 @@ def test_a_failed_action_is_logged_and_the_next_table_still_runs(
         table.io.delete(live_data_files(table)[0].file_path)  # a referenced file disappears
         return real_orphans(catalog, identifier, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "compact_table", failing_compact)
-    monkeypatch.setattr(runner, "remove_orphan_files", sabotaging_orphans)
+    monkeypatch.setattr(actions, "compact_table", failing_compact)
+    monkeypatch.setattr(actions, "remove_orphan_files", sabotaging_orphans)
 
     rows = run_maintenance(env.settings, env.warm, env.catalog, [BINANCE.name, KRAKEN.name])
 

@@ -25,13 +25,8 @@ from sqlalchemy import text
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.offload.bootstrap import init_cold
 from coldtier_assets.resources.iceberg import open_catalog
-from coldtier_assets.resources.spark import (
-    SparkUnavailableError,
-    build_spark_session,
-    jdbc_catalog_uri,
-    spark_conf,
-    spark_jars,
-)
+from coldtier_assets.resources.spark import build_spark_session, jdbc_catalog_uri, spark_conf
+from coldtier_assets.resources.spark_jars import SparkUnavailableError, spark_jars
 
 SILVER = "silver_trades"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

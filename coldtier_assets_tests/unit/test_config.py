@@ -47,11 +47,46 @@ def test_production_values_are_taken_as_given(tmp_path: Path) -> None:
         ("COLDTIER_START", "yesterday", "COLDTIER_START must be an ISO 8601"),
         ("COLDTIER_START", "2026-01-01T03:00:00", "COLDTIER_START must be a UTC midnight"),
         ("COLDTIER_READ_SLICE_ROWS", "1e6", "COLDTIER_READ_SLICE_ROWS must be an integer"),
+        (
+            "COLDTIER_MAINTENANCE_ENGINE",
+            "trino",
+            "COLDTIER_MAINTENANCE_ENGINE must be one of pyiceberg, spark",
+        ),
+        ("COLDTIER_SPARK_CONF", "spark.executor.memory", "COLDTIER_SPARK_CONF must be spark.key=value"),
+        ("COLDTIER_SPARK_CONF", "executor.memory=4g", r"item 1 \('executor.memory'\) is not"),
     ],
 )
 def test_wrong_value_names_the_variable(tmp_path: Path, variable: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings({"COLDTIER_HOME": str(tmp_path), variable: value})
+
+
+def test_maintenance_engine_and_spark_settings(tmp_path: Path) -> None:
+    defaults = load_settings({"COLDTIER_HOME": str(tmp_path)})
+    assert (defaults.maintenance_engine, defaults.spark_master, dict(defaults.spark_conf)) == (
+        "pyiceberg",
+        "local[2]",
+        {},
+    )
+    settings = load_settings(
+        {
+            "COLDTIER_HOME": str(tmp_path),
+            "COLDTIER_MAINTENANCE_ENGINE": "Spark",
+            "COLDTIER_SPARK_MASTER": "spark://spark-master:7077",
+            "COLDTIER_SPARK_CONF": "spark.executor.memory=8g, spark.executor.cores=4,",
+        }
+    )
+    assert settings.maintenance_engine == "spark"
+    assert settings.spark_master == "spark://spark-master:7077"
+    assert settings.spark_conf == {"spark.executor.memory": "8g", "spark.executor.cores": "4"}
+
+
+def test_a_bad_spark_conf_item_is_named_by_position_never_by_its_value(tmp_path: Path) -> None:
+    # a value containing a comma splits into a second item, which may be part of a secret
+    conf = "spark.hadoop.fs.s3a.secret.key=abc,hunter2-tail"
+    with pytest.raises(ConfigError, match="item 2 is not") as raised:
+        load_settings({"COLDTIER_HOME": str(tmp_path), "COLDTIER_SPARK_CONF": conf})
+    assert "hunter2" not in str(raised.value) and "abc" not in str(raised.value)
 
 
 def test_definitions_fail_at_start_up_on_a_wrong_value(tmp_path: Path) -> None:

@@ -34,6 +34,12 @@ def test_known_secret_values_are_hidden_anywhere() -> None:
     assert shown.count("***") == 5
 
 
+def test_secret_values_in_the_spark_conf_variable_are_hidden() -> None:
+    env = {"COLDTIER_SPARK_CONF": "spark.executor.memory=8g,spark.hadoop.fs.s3a.secret.key=hunter2-s3a"}
+    shown = redact("S3AFileSystem: key hunter2-s3a rejected; memory 8g", env)
+    assert "hunter2" not in shown and "memory 8g" in shown
+
+
 @pytest.mark.parametrize(
     "text",
     ["s3.secret-access-key=abc123xyz", "'s3.secret-access-key': 'abc123xyz'", "password=abc123xyz"],

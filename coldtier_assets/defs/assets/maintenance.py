@@ -3,6 +3,9 @@
 A thin op over :func:`~coldtier_assets.maintenance.runner.run_maintenance`; run config chooses the
 tables (empty: all) and the policy, so it can be launched on demand for one table from the UI. The
 run fails when any action failed; every action is in the ``maintenance_audit_log`` either way.
+``COLDTIER_MAINTENANCE_ENGINE`` picks the engine: ``pyiceberg`` (default, in the run's process) or
+``spark`` (Iceberg's procedures on the session of the ``spark`` resource, dagster-pyspark's
+lazily created session, which a pyiceberg run never starts).
 
 No ``from __future__ import annotations`` here: Dagster resolves the op's config class at runtime.
 """
@@ -11,10 +14,11 @@ from datetime import timedelta
 
 import dagster as dg
 
-from coldtier_assets.defs.resources import ColdtierResource
+from coldtier_assets.defs.resources import ColdtierResource, ColdtierSparkResource
 from coldtier_assets.maintenance.audit_log import AuditRow
 from coldtier_assets.maintenance.policy import DEFAULT_POLICY, MIB, MaintenancePolicy
 from coldtier_assets.maintenance.runner import run_maintenance
+from coldtier_assets.resources.spark_jars import SparkUnavailableError
 from coldtier_assets.tables import TABLES_BY_NAME
 
 MAINTENANCE_JOB = "maintenance"
@@ -51,14 +55,28 @@ def _summary(rows: list[AuditRow]) -> str:
 
 @dg.op(description="Compact, expire snapshots, remove orphan files and audit the selected cold tables.")
 def maintain_cold_tables(
-    context: dg.OpExecutionContext, config: MaintenanceConfig, coldtier: ColdtierResource
+    context: dg.OpExecutionContext,
+    config: MaintenanceConfig,
+    coldtier: ColdtierResource,
+    spark: ColdtierSparkResource,
 ) -> dg.Output[int]:
-    """Run the maintenance and fail the op when any action failed."""
+    """Run the maintenance on the configured engine and fail the op when any action failed."""
     unknown = [name for name in config.tables if name not in TABLES_BY_NAME]
     if unknown:
         raise dg.Failure(f"unknown table(s) {unknown}; known: {', '.join(TABLES_BY_NAME)}")
+    engine = coldtier.settings.maintenance_engine
+    try:
+        session = spark.spark_session if engine == "spark" else None
+    except SparkUnavailableError as error:  # one clear line in the UI, nothing touched yet
+        raise dg.Failure(description=f"COLDTIER_MAINTENANCE_ENGINE=spark, but {error}") from error
+    context.log.info(f"maintenance engine: {engine}")
     rows = run_maintenance(
-        coldtier.settings, coldtier.warm, coldtier.catalog(), config.tables or None, policy=config.policy()
+        coldtier.settings,
+        coldtier.warm,
+        coldtier.catalog(),
+        config.tables or None,
+        policy=config.policy(),
+        spark=session,
     )
     for row in rows:
         line = f"{row.table_name} {row.action}: {row.outcome} — {row.message}"
@@ -70,6 +88,7 @@ def maintain_cold_tables(
         "actions": dg.MetadataValue.md(_summary(rows)),
         "failed": dg.MetadataValue.int(sum(row.failed for row in rows)),
         "tables": dg.MetadataValue.int(len({row.table_name for row in rows})),
+        "engine": dg.MetadataValue.text(engine),
     }
     failed = [row for row in rows if row.failed]
     if failed:
