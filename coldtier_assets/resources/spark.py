@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlparse
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import ColdtierError
 from coldtier_assets.resources.iceberg import open_catalog
+from coldtier_assets.resources.spark_s3 import spark_s3_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -226,6 +227,7 @@ def spark_conf(
         f"{prefix}.cache-enabled": "false",
         **{f"{prefix}.{key}": value for key, value in jdbc_properties.items()},
     }
+    conf.update(spark_s3_conf(settings, conf["spark.jars"]))  # s3:// warehouse: S3A and its jars
     conf.update(extra_conf or {})
     return conf
 
