@@ -137,3 +137,14 @@ def test_orphan_listing_never_misses_a_live_file_spelled_differently() -> None:
     assert [file.path for file in unreferenced_files(stored, referenced)] == [
         "bucket/w/t/data/orphan.parquet"
     ]
+
+
+def test_coldtier_config_lists_the_s3_settings_without_the_secret(tmp_path: Path) -> None:
+    from coldtier_assets.cli.output import config_lines
+
+    env = {"COLDTIER_HOME": str(tmp_path), "COLDTIER_WAREHOUSE": "s3://b/w", "AWS_SECRET_ACCESS_KEY": SECRET}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+        text = "\n".join(line.plain for line in config_lines(load_settings(env), env))
+    assert "COLDTIER_S3_ENDPOINT" in text and "AWS_SECRET_ACCESS_KEY = '***'" in text
+    assert SECRET not in text
