@@ -92,10 +92,11 @@ def list_table_files(table: Table) -> list[StoredFile]:
     """Every file stored under the table's location."""
     fs, root = _file_system(table)
     infos = fs.get_file_info(FileSelector(root, recursive=True, allow_not_found=True))
+    below = root.rstrip("/") + "/"  # never a sibling whose name extends this one (t vs t_copy on S3)
     return [
         StoredFile(info.path, int(info.size or 0), utc(info.mtime) if info.mtime is not None else None)
         for info in infos
-        if info.type == FileType.File
+        if info.type == FileType.File and info.path.startswith(below)
     ]
 
 

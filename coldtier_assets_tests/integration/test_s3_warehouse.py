@@ -182,13 +182,15 @@ def test_the_cold_tier_works_on_s3_end_to_end(
     # maintenance on S3: an old orphan goes, every live file stays, the rows do not change
     bucket, prefix = silver.location().removeprefix("s3://").split("/", 1)
     orphan = f"{prefix}/data/orphan-left-by-a-crash.parquet"
-    s3_server.client().put_object(Bucket=bucket, Key=orphan, Body=b"not referenced")
+    sibling = f"{prefix}_copy/data/another-tables-file.parquet"  # shares the key prefix, not the folder
+    for key in (orphan, sibling):
+        s3_server.client().put_object(Bucket=bucket, Key=key, Body=b"not referenced by silver_trades")
     files_before = len(silver.inspect.files())
     audit = run_maintenance(
         settings, warm, catalog, [SILVER.name, BINANCE.name], now=HOUR.end + timedelta(days=9)
     )
     raise_for_failures(audit)
-    assert orphan not in s3_server.keys(bucket)
+    assert orphan not in s3_server.keys(bucket) and sibling in s3_server.keys(bucket)
     silver = catalog.load_table((settings.namespace, SILVER.name))
     assert len(silver.inspect.files()) < files_before
     live = {path.removeprefix(f"s3://{bucket}/") for path in silver.inspect.files()["file_path"].to_pylist()}
