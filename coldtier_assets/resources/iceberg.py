@@ -35,6 +35,10 @@ def sqlalchemy_uri(uri: str) -> str:
     return uri
 
 
+#: (warehouse, endpoint, key id, secret) of the S3 warehouses this process has probed successfully.
+_PROBED: set[tuple[str, str | None, str | None, str | None]] = set()
+
+
 def fileio_properties(settings: Settings) -> dict[str, str]:
     """The pyiceberg catalog/FileIO properties for the warehouse (none for local disk)."""
     if not settings.warehouse_on_s3:
@@ -86,8 +90,15 @@ def check_warehouse(settings: Settings) -> None:
 
     Lists at most one key under the prefix (allowed by a prefix-scoped policy); when nothing is
     there, the bucket itself is looked up, so a missing bucket is told apart from an empty prefix.
+    A warehouse that passed is not probed again by the same process (catalogs are opened per commit).
     """
-    if not settings.warehouse_on_s3:
+    probe = (
+        settings.warehouse,
+        settings.s3.endpoint,
+        settings.s3.access_key_id,
+        settings.s3.secret_access_key,
+    )
+    if not settings.warehouse_on_s3 or probe in _PROBED:
         return
     parsed = urlparse(settings.warehouse)
     bucket, prefix = parsed.netloc, parsed.path.strip("/")
@@ -100,6 +111,7 @@ def check_warehouse(settings: Settings) -> None:
             )
     except OSError as error:
         raise _warehouse_problem(error, bucket) from error
+    _PROBED.add(probe)
 
 
 def open_catalog(settings: Settings) -> SqlCatalog:
