@@ -166,7 +166,7 @@ def test_the_cold_tier_works_on_s3_end_to_end(
     silver = catalog.load_table((settings.namespace, SILVER.name))
     rows = silver.scan().to_arrow().num_rows
     warm_rows = int(str(warm.rows("SELECT count() FROM silver_trades FINAL")[0][0]))
-    assert rows == warm_rows == statuses[SILVER.name].cold_rows > 0
+    assert rows > 0 and rows == warm_rows == statuses[SILVER.name].cold_rows
     assert statuses[SILVER.name].watermark == HOUR.end
     warm.command("TRUNCATE TABLE silver_trades")  # from now on only the cold tier holds these trades
     between = (
