@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlparse
 
 import dagster as dg
 import pytest
@@ -26,10 +27,12 @@ from coldtier_assets.defs.checks.asset_checks import check_names
 from coldtier_assets.defs.jobs import offload_job_name
 from coldtier_assets.defs.partitions import PARTITION_FORMAT
 from coldtier_assets.errors import WarehouseAccessDeniedError, WarehouseBucketMissingError
+from coldtier_assets.maintenance.orphans import list_table_files
 from coldtier_assets.maintenance.runner import raise_for_failures, run_maintenance
 from coldtier_assets.offload.bootstrap import init_all
 from coldtier_assets.offload.cold_location import iceberg_table_function
 from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.status import collect_status
 from coldtier_assets.offload.windows import Window
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -37,6 +40,7 @@ from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
 from coldtier_assets.tables import TableSpec, get_table
 from coldtier_assets_tests.cli_runner import assert_one_line_failure, cli_env, run_cli
+from coldtier_assets_tests.compare import assert_window_matches
 from coldtier_assets_tests.fixtures import DAY
 from coldtier_assets_tests.s3_server import S3Server, running_s3
 
@@ -52,6 +56,7 @@ SILVER, BINANCE, GOLD = (
     get_table("gold_ohlcv_15m"),
 )
 REJECTED = get_table("rejected_trades")
+CHILD = "coldtier_assets_tests.integration.offload_child"
 
 
 def _no_secret(server: S3Server, *texts: str) -> None:
@@ -228,6 +233,44 @@ def test_spark_reads_what_coldtier_wrote_to_s3(
     }
     assert min(expected.values()) > 0
     assert _spark_counts([SILVER, BINANCE]) == expected
+
+
+def test_a_sigkilled_offload_loses_nothing_on_either_warehouse(
+    warehouse_backend: str, coldtier_env: dict[str, str]
+) -> None:
+    """A real SIGKILL after the data files are written, before the commit; the re-run copies exactly."""
+    settings = load_settings(coldtier_env)
+    warm, catalog = WarmTier(settings.warm_dsn), open_catalog(settings)
+    init_all(warm, catalog, settings.namespace)
+    simulate_history(warm, HOUR.start, HOUR.end, seed=13, trades_per_second=1)
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            CHILD,
+            "kill-before-commit",
+            SILVER.name,
+            HOUR.start.isoformat(),
+            HOUR.end.isoformat(),
+        ],
+        env=cli_env(coldtier_env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    table = catalog.load_table((settings.namespace, SILVER.name))
+    assert read_ledger(table).watermark is None and list_table_files(
+        table
+    )  # files written, nothing committed
+    Offloader(settings, warm, lambda: open_catalog(settings)).offload(
+        SILVER, HOUR.start, HOUR.end, run_id="rerun"
+    )
+    assert assert_window_matches(warm, catalog, settings.namespace, SILVER, HOUR.start, HOUR.end) > 0
+    assert urlparse(catalog.load_table((settings.namespace, SILVER.name)).location()).scheme == (
+        "s3" if warehouse_backend == "s3" else "file"
+    )
 
 
 def test_a_missing_bucket_is_one_clear_error(coldtier_env: dict[str, str], s3_server: S3Server) -> None:
