@@ -23,6 +23,9 @@ $(BIN)/python:
 # requirements.lock pins every dependency (pip constraints), so two installs a month apart agree.
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/pip install -q -c requirements.lock -e '.[spark,dev]'
+	# Spark's S3A jars (hadoop-aws 3.3.1 + AWS SDK bundle) for an s3:// warehouse: the only registry
+	# package that ships them; --no-deps because it pins pyspark 3.3 (see resources/spark_s3.py).
+	$(BIN)/pip install -q --no-deps sagemaker_pyspark==1.4.5
 	touch $(STAMP)
 
 # Re-pin after changing dependencies in pyproject.toml: a fresh venv resolves them, then freezes.

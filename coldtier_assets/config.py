@@ -34,6 +34,18 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
     ("COLDTIER_CATALOG_NAME", "catalog name (Spark/Trino JdbcCatalog use the same)", "coldtier"),
     ("COLDTIER_NAMESPACE", "Iceberg namespace of the cold tables", "cold"),
     ("COLDTIER_WAREHOUSE", "warehouse location: file:///dir or s3://bucket/prefix", "file://$HOME/warehouse"),
+    (
+        "COLDTIER_S3_ENDPOINT",
+        "S3-compatible endpoint for an s3:// warehouse (path-style addressing)",
+        "unset: AWS",
+    ),
+    ("AWS_ACCESS_KEY_ID", "S3 access key id (s3:// warehouse)", "unset: the AWS default credential chain"),
+    (
+        "AWS_SECRET_ACCESS_KEY",
+        "S3 secret access key (never shown)",
+        "unset: the AWS default credential chain",
+    ),
+    ("AWS_REGION", "S3 region (AWS_DEFAULT_REGION is read too)", "us-east-1"),
     ("COLDTIER_WINDOW_MINUTES", "base offload window in minutes (divides 60)", "15"),
     ("COLDTIER_ALLOWED_LATENESS_SECONDS", "wait after a window ends before copying it", "120"),
     ("COLDTIER_START", "first window (UTC midnight, ISO 8601)", DEFAULT_START),
@@ -62,6 +74,44 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    """How to reach an ``s3://`` warehouse: endpoint (``None``: AWS), region and credentials.
+
+    The secret and the session token are left out of ``repr``; unset credentials mean the AWS
+    default chain (instance profile, ``~/.aws``) of each engine.
+    """
+
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+def _check_endpoint(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path.strip("/"):
+        raise ConfigError(
+            f"COLDTIER_S3_ENDPOINT must be http(s)://host[:port] without a path, got {redact_url(raw)!r}"
+        )
+    return raw.rstrip("/")
+
+
+def load_s3_settings(env: Mapping[str, str] | None = None) -> S3Settings:
+    """The S3 settings from ``COLDTIER_S3_ENDPOINT`` and the standard ``AWS_*`` variables."""
+    env = os.environ if env is None else env
+    return S3Settings(
+        endpoint=_check_endpoint(env.get("COLDTIER_S3_ENDPOINT")),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        session_token=env.get("AWS_SESSION_TOKEN") or None,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """The resolved configuration of one coldtier process."""
 
@@ -83,12 +133,18 @@ class Settings:
     maintenance_engine: str = "pyiceberg"
     spark_master: str = DEFAULT_SPARK_MASTER
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    s3: S3Settings = field(default_factory=S3Settings)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def warm_is_embedded(self) -> bool:
         """True when the warm tier is the in-process chDB engine."""
         return self.warm_dsn.startswith("chdb:")
+
+    @property
+    def warehouse_on_s3(self) -> bool:
+        """True when the cold tier lives in S3-compatible object storage (``s3://bucket/prefix``)."""
+        return urlparse(self.warehouse).scheme in ("s3", "s3a")
 
     @property
     def window(self) -> timedelta:
@@ -148,9 +204,11 @@ def _check_catalog_uri(uri: str) -> str:
 
 
 def _check_warehouse(location: str) -> str:
-    scheme = urlparse(location).scheme
-    if scheme in ("file", "s3", "s3a", "gs", "abfs", "abfss"):
-        return location
+    parsed = urlparse(location)
+    if parsed.scheme in ("s3", "s3a") and not parsed.netloc:
+        raise ConfigError(f"COLDTIER_WAREHOUSE must name a bucket: s3://bucket/prefix, got {location!r}")
+    if parsed.scheme in ("file", "s3", "s3a", "gs", "abfs", "abfss"):
+        return location.rstrip("/") if parsed.scheme in ("s3", "s3a") else location
     raise ConfigError(
         f"COLDTIER_WAREHOUSE must be a URI such as file:///dir or s3://bucket/prefix, got {location!r}"
     )
@@ -212,4 +270,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         maintenance_engine=_choice(env, "COLDTIER_MAINTENANCE_ENGINE", MAINTENANCE_ENGINES),
         spark_master=(env.get("COLDTIER_SPARK_MASTER") or DEFAULT_SPARK_MASTER).strip(),
         spark_conf=_spark_conf(env.get("COLDTIER_SPARK_CONF")),
+        s3=load_s3_settings(env),
     )

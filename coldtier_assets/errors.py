@@ -43,5 +43,17 @@ class CommitNotLandedError(CommitError):
     """Every commit attempt was refused and fresh metadata proves the commit is absent: safe to clean up."""
 
 
+class WarehouseError(ColdtierError):
+    """The cold tier's object store cannot be used (unreachable endpoint, missing bucket, refused access)."""
+
+
+class WarehouseBucketMissingError(WarehouseError):
+    """The bucket of an ``s3://bucket/prefix`` warehouse does not exist (coldtier never creates buckets)."""
+
+
+class WarehouseAccessDeniedError(WarehouseError):
+    """The object store refused the credentials (unknown key, wrong secret, or no permission on the prefix)."""
+
+
 class DdlError(ColdtierError):
     """A file under ddl/ cannot be parsed or applied."""

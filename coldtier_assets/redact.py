@@ -2,7 +2,8 @@
 
 Every message, log line, asset metadata value, exporter label, federated plan and `coldtier config`
 line goes through :func:`redact`: a URL's password becomes ``user:***@host``, a secret property
-(``s3.secret-access-key=…``, ``password=…``) becomes ``***``, and every secret value the process
+(``s3.secret-access-key=…``, ``password=…``) and the secret argument of ClickHouse's S3 table
+functions (``icebergS3('url', 'key', '…')``) become ``***``, and every secret value the process
 was given (the passwords in the connection strings, the AWS secret key and session token) is
 replaced wherever it appears, also inside another library's error text.
 """
@@ -32,6 +33,12 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s'\"]*):(
 _SECRET_PROPERTY = re.compile(
     r"(?P<head>(?:s3\.secret-access-key|s3\.session-token|secret[_-]access[_-]key|session[_-]token"
     r"|jdbc\.password|password)['\"]?\s*[=:]\s*['\"]?)(?P<value>[^'\"\s,;}&)]+)",
+    re.IGNORECASE,
+)
+#: ClickHouse's S3 table functions: ``icebergS3('url', 'key id', 'secret', …)``, ``s3(…)``.
+_S3_FUNCTION_SECRET = re.compile(
+    r"(?P<head>\b(?:icebergS3|icebergS3Cluster|s3|s3Cluster|deltaLake|hudi)\(\s*'[^']*'\s*,\s*'[^']*'\s*,\s*')"
+    r"(?P<value>(?:[^'\\]|\\.)+)'",
     re.IGNORECASE,
 )
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
@@ -68,6 +75,7 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     """``text`` with every credential hidden (URL passwords, secret properties, known secret values)."""
     text = redact_url(text)
     text = _SECRET_PROPERTY.sub(lambda match: f"{match.group('head')}{MASK}", text)
+    text = _S3_FUNCTION_SECRET.sub(lambda match: f"{match.group('head')}{MASK}'", text)
     for secret in sorted(secret_values(env), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from coldtier_assets_tests.postgres_server import create_database, drop_database, running_postgres
+from coldtier_assets_tests.s3_server import S3Server, running_s3
 
 # The embedded-coldtier fixtures (settings, warm, catalog, initialized, ...).
 pytest_plugins = ("coldtier_assets_tests.fixtures",)
@@ -17,6 +18,13 @@ def postgres_url() -> Iterator[str]:
     """A real throwaway PostgreSQL 15 server for the whole session: the URL of its first database."""
     with running_postgres() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 server (moto's standalone server, IAM authentication on) for the whole session."""
+    with running_s3() as server:
+        yield server
 
 
 @pytest.fixture

@@ -32,6 +32,10 @@ def coldtier_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
         "COLDTIER_CATALOG_URI",
         "COLDTIER_WAREHOUSE",
         "COLDTIER_DAGSTER_PG_URL",
+        "COLDTIER_S3_ENDPOINT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -73,4 +77,25 @@ def catalog_backend(
         url = request.getfixturevalue("fresh_pg_database")
         monkeypatch.setenv("COLDTIER_CATALOG_URI", url)
         coldtier_env["COLDTIER_CATALOG_URI"] = url
+    return str(request.param)
+
+
+@pytest.fixture
+def s3_warehouse(
+    request: pytest.FixtureRequest, coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Point the coldtier environment at ``s3://<fresh bucket>/warehouse`` on the session's moto server."""
+    server = request.getfixturevalue("s3_server")
+    warehouse = f"s3://{server.new_bucket()}/warehouse"
+    for name, value in server.env(warehouse).items():
+        monkeypatch.setenv(name, value)
+        coldtier_env[name] = value
+    return warehouse
+
+
+@pytest.fixture(params=["local", "s3"])
+def warehouse_backend(request: pytest.FixtureRequest, coldtier_env: dict[str, str]) -> str:
+    """Parametrizes a test over both warehouses: a local directory and a real S3 server (moto)."""
+    if request.param == "s3":
+        request.getfixturevalue("s3_warehouse")
     return str(request.param)

@@ -8,6 +8,11 @@ referenced. A file is deleted only when it is unreferenced **and** older than ``
 (default three days, and never less than 24 hours whatever the configuration says): a commit in
 flight has written its data files and manifests but not yet swapped the metadata pointer, and the
 age guard keeps those files.
+
+Paths are compared without their scheme (``s3://``, ``s3a://`` and ``file:`` spellings of one file
+are one path) and also percent-decoded, so a file that another engine names with a different
+spelling or URL encoding counts as referenced: a spelling mismatch can only keep a file, never
+delete a live one.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import unquote
 
 from pyarrow.fs import FileSelector, FileSystem, FileType
 from pyiceberg.catalog import Catalog
@@ -86,10 +92,11 @@ def list_table_files(table: Table) -> list[StoredFile]:
     """Every file stored under the table's location."""
     fs, root = _file_system(table)
     infos = fs.get_file_info(FileSelector(root, recursive=True, allow_not_found=True))
+    below = root.rstrip("/") + "/"  # never a sibling whose name extends this one (t vs t_copy on S3)
     return [
         StoredFile(info.path, int(info.size or 0), utc(info.mtime) if info.mtime is not None else None)
         for info in infos
-        if info.type == FileType.File
+        if info.type == FileType.File and info.path.startswith(below)
     ]
 
 
@@ -113,6 +120,17 @@ def referenced_files(table: Table) -> set[str]:
     return {file_io_path(table, location) for location in locations}
 
 
+def _spellings(path: str) -> set[str]:
+    """The spellings under which ``path`` may appear in metadata: as listed and percent-decoded."""
+    return {path, unquote(path)}
+
+
+def unreferenced_files(stored: list[StoredFile], referenced: set[str]) -> list[StoredFile]:
+    """Stored files that no referenced path names under any spelling (see the module docstring)."""
+    known = {spelling for path in referenced for spelling in _spellings(path)}
+    return [file for file in stored if not _spellings(file.path) & known]
+
+
 def remove_orphan_files(
     catalog: Catalog,
     identifier: tuple[str, str],
@@ -130,7 +148,7 @@ def remove_orphan_files(
     table = catalog.load_table(identifier)  # ... then read what is referenced, as of now
     referenced = referenced_files(table)
     cutoff = utc(now) - policy.orphan_min_age
-    unreferenced = [file for file in stored if file.path not in referenced]
+    unreferenced = unreferenced_files(stored, referenced)
     orphans = [file for file in unreferenced if file.modified is not None and file.modified < cutoff]
     young = tuple(file.path for file in unreferenced if file not in orphans)
     removed: list[StoredFile] = []

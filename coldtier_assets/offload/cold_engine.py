@@ -5,7 +5,8 @@
   tier's engine and its lock (warm tables are not visible there). The worker is reused by every
   query of the process and exits after a minute without work.
 * Server (HTTP): the query runs on the ClickHouse server, which reads the warehouse itself
-  (``icebergS3`` for ``s3://`` warehouses, ``icebergLocal`` for a path on the server).
+  (``icebergS3`` for ``s3://`` warehouses, ``icebergLocal`` for a path on the server; see
+  :mod:`~coldtier_assets.offload.cold_location`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from coldtier_assets.errors import ColdtierError
+from coldtier_assets.offload.cold_location import iceberg_table_function, store_scheme
 from coldtier_assets.redact import redact
 from coldtier_assets.resources.child_process import ChildExitedError, IsolatedChild
 
@@ -31,19 +33,6 @@ class ColdQueryError(ColdtierError):
     """ClickHouse could not read the cold tier (missing metadata, unreachable object store…)."""
 
 
-def iceberg_table_function(location: str) -> str:
-    """The ClickHouse table function that reads the Iceberg table at ``location``."""
-    parsed = urlparse(location)
-    if parsed.scheme in ("", "file"):
-        return f"icebergLocal('{parsed.path}')"
-    if parsed.scheme in ("s3", "s3a"):
-        endpoint = os.environ.get("COLDTIER_S3_ENDPOINT", "https://s3.amazonaws.com").rstrip("/")
-        url = f"{endpoint}/{parsed.netloc}{parsed.path}"
-        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
-        return f"icebergS3('{url}', '{key}', '{secret}')" if key and secret else f"icebergS3('{url}')"
-    raise ColdQueryError(f"ClickHouse cannot read a warehouse at {location!r} (file:// or s3:// only)")
-
-
 def relative_metadata_path(location: str, metadata_location: str) -> str:
     """The metadata file's path relative to the table location, as ClickHouse's setting expects it.
 
@@ -51,7 +40,10 @@ def relative_metadata_path(location: str, metadata_location: str) -> str:
     are compared as parsed URIs, not as strings.
     """
     table, metadata = urlparse(location), urlparse(metadata_location)
-    same_store = (table.scheme or "file", table.netloc) == (metadata.scheme or "file", metadata.netloc)
+    same_store = (store_scheme(table.scheme), table.netloc) == (
+        store_scheme(metadata.scheme),
+        metadata.netloc,
+    )
     prefix = table.path.rstrip("/") + "/"
     if same_store and metadata.path.startswith(prefix):
         return metadata.path[len(prefix) :]

@@ -44,6 +44,7 @@ from coldtier_assets.resources.spark_jars import (
     java_executable,
     spark_jars,
 )
+from coldtier_assets.resources.spark_s3 import spark_s3_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -169,6 +170,7 @@ def spark_conf(
         dict(settings.spark_conf),
         {"spark.jars": ",".join(jars), "spark.sql.extensions": ICEBERG_EXTENSIONS},
         _catalog_conf(settings),
+        spark_s3_conf(settings, ",".join(jars)),  # s3:// warehouse: S3A and its jars
         extra_conf or {},
     ):
         for key, value in layer.items():
