@@ -42,6 +42,12 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "embedded warm tier: how long a command waits for another process to release it",
         "900",
     ),
+    (
+        "COLDTIER_MAX_CONCURRENT_RUNS",
+        "Dagster runs in progress at once (queued run coordinator); a catch-up is split into this many runs",
+        "2 embedded (chDB serves one process), 4 with a ClickHouse server",
+    ),
+    ("COLDTIER_MAX_RUNS_PER_TABLE", "runs copying one table at once (run tag limit per table)", "4"),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
     ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
 )
@@ -66,6 +72,8 @@ class Settings:
     heal_lookback: timedelta = timedelta(hours=6)
     dagster_pg_url: str | None = None
     warm_lock_timeout: timedelta = timedelta(seconds=900)
+    max_concurrent_runs: int = 2
+    max_runs_per_table: int = 4
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -148,6 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"COLDTIER_WINDOW_MINUTES must divide 60 (1, 2, 5, 10, 15, 30, 60…), got {window_minutes}"
         )
+    embedded = (env.get("COLDTIER_WARM_DSN") or "chdb:").startswith("chdb:")  # one process at a time
     return Settings(
         home=home,
         warm_dsn=_check_warm_dsn(env.get("COLDTIER_WARM_DSN") or f"chdb://{home / 'warm'}"),
@@ -166,4 +175,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heal_lookback=timedelta(hours=_positive_int(env, "COLDTIER_HEAL_LOOKBACK_HOURS", 6)),
         dagster_pg_url=env.get("COLDTIER_DAGSTER_PG_URL") or None,
         warm_lock_timeout=timedelta(seconds=_positive_int(env, "COLDTIER_WARM_LOCK_TIMEOUT_SECONDS", 900)),
+        max_concurrent_runs=_positive_int(env, "COLDTIER_MAX_CONCURRENT_RUNS", 2 if embedded else 4),
+        max_runs_per_table=_positive_int(env, "COLDTIER_MAX_RUNS_PER_TABLE", 4),
     )

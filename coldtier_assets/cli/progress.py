@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 
-
 def offload_progress(console: Console) -> Progress:
     """A progress display with one bar per job or table."""
     return Progress(
