@@ -195,11 +195,13 @@ def test_catch_up_is_cut_into_runs_of_at_most_96_consecutive_windows() -> None:
 
 
 def test_a_catch_up_is_spread_over_the_concurrent_runs_each_tagged_with_its_tables(
-    world: tuple[Settings, dg.DagsterInstance], catalog: SqlCatalog
+    world: tuple[Settings, dg.DagsterInstance], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from coldtier_assets.cli.instance import prepare_dagster_home
 
     settings, instance = world
+    monkeypatch.setenv("COLDTIER_MAX_CONCURRENT_RUNS", "4")  # the sensor's resource reads the environment
+    monkeypatch.setenv("COLDTIER_MAX_RUNS_PER_TABLE", "3")
     settings = replace(settings, max_concurrent_runs=4, max_runs_per_table=3)
     requests, _ = tick(settings, instance, NOW)
     assert [r.tags["dagster/asset_partition_range_start"] for r in requests] == [
