@@ -1,7 +1,7 @@
 """Many workers: one simulated day copied by 1, 2 and 4 concurrent Dagster runs, verified exactly once.
 
 The day: 6 hours of the simulated multi-exchange feed (24 non-empty 15-minute windows), the tables of
-the 15-minute offload job (Bronze ×3, Silver, rejected_trades, Gold 1m/5m/15m), checks included.
+the 15-minute offload job (Bronze x3, Silver, rejected_trades, Gold 1m/5m/15m), checks included.
 For each N, a fresh cold tier (same warm data) and N run processes started at once, each a Dagster
 run of ``offload_15m`` over 24/N consecutive windows on the shared SQLite instance, as N workers of
 the queued run coordinator would run them. Reported: wall time, rows and windows per second/hour,
@@ -81,7 +81,7 @@ def child(first: str, last: str) -> None:
 
 
 def _materializations(home: Path, run_ids: list[str]) -> tuple[int, int, int]:
-    """Rows, partitions × tables and conflict retries recorded by the runs' materializations.
+    """Rows, partitions x tables and conflict retries recorded by the runs' materializations.
 
     A range run records one materialization per partition, each with the run's figures for the
     table: rows and retries are counted once per (run, table).
@@ -141,7 +141,6 @@ def measure(home: Path, runs: int) -> dict[str, object]:
     from coldtier_assets.cli.instance import prepare_dagster_home
     from coldtier_assets.config import load_settings
     from coldtier_assets.defs.partitions import PARTITION_FORMAT
-
     from coldtier_assets.offload.bootstrap import init_all
     from coldtier_assets.resources.clickhouse import WarmTier
     from coldtier_assets.resources.iceberg import open_catalog
