@@ -68,6 +68,12 @@ SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
         "local[2]",
     ),
     ("COLDTIER_SPARK_CONF", "extra Spark settings for maintenance: key=value,key=value", "unset"),
+    (
+        "COLDTIER_MAX_CONCURRENT_RUNS",
+        "Dagster runs in progress at once (queued run coordinator); a catch-up is split into this many runs",
+        "2 embedded (chDB serves one process), 4 with a ClickHouse server",
+    ),
+    ("COLDTIER_MAX_RUNS_PER_TABLE", "runs copying one table at once (run tag limit per table)", "4"),
     ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
     ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
 )
@@ -134,6 +140,8 @@ class Settings:
     spark_master: str = DEFAULT_SPARK_MASTER
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     s3: S3Settings = field(default_factory=S3Settings)
+    max_concurrent_runs: int = 2
+    max_runs_per_table: int = 4
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -249,6 +257,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"COLDTIER_WINDOW_MINUTES must divide 60 (1, 2, 5, 10, 15, 30, 60…), got {window_minutes}"
         )
+    embedded = (env.get("COLDTIER_WARM_DSN") or "chdb:").startswith("chdb:")  # one process at a time
     return Settings(
         home=home,
         warm_dsn=_check_warm_dsn(env.get("COLDTIER_WARM_DSN") or f"chdb://{home / 'warm'}"),
@@ -271,4 +280,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         spark_master=(env.get("COLDTIER_SPARK_MASTER") or DEFAULT_SPARK_MASTER).strip(),
         spark_conf=_spark_conf(env.get("COLDTIER_SPARK_CONF")),
         s3=load_s3_settings(env),
+        max_concurrent_runs=_positive_int(env, "COLDTIER_MAX_CONCURRENT_RUNS", 2 if embedded else 4),
+        max_runs_per_table=_positive_int(env, "COLDTIER_MAX_RUNS_PER_TABLE", 4),
     )

@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from coldtier_assets.defs.loggers import EVENT_LOGGER_NAME
-
 
 def offload_progress(console: Console) -> Progress:
     """A progress display with one bar per job or table."""
@@ -86,6 +84,8 @@ class RunProgress(logging.Handler):
 @contextmanager
 def listening(feed: BarFeed) -> Iterator[None]:
     """Feed ``feed`` from the Dagster event logger for the duration of the block."""
+    from coldtier_assets.defs.loggers import EVENT_LOGGER_NAME  # imports Dagster: only `demo` listens
+
     handler = RunProgress(feed)
     logger = logging.getLogger(EVENT_LOGGER_NAME)
     logger.addHandler(handler)

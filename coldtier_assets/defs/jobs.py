@@ -12,6 +12,15 @@ from coldtier_assets.defs.assets.common import cold_key
 from coldtier_assets.defs.partitions import duration_words, window_label
 from coldtier_assets.tables import TABLES, TableSpec
 
+#: Run tag marking a run that copies a table (``coldtier/table.<name>``); the queued run coordinator limits
+#: how many runs carrying it are in progress at once (see ``cli/instance.py``).
+TABLE_TAG_PREFIX = "coldtier/table."
+
+
+def table_tag(name: str) -> str:
+    """The run tag key of a table: runs copying it carry ``{table_tag(name): "copy"}``."""
+    return TABLE_TAG_PREFIX + name
+
 
 def tables_by_window(settings: Settings) -> dict[timedelta, list[TableSpec]]:
     """Registry tables grouped by their offload window, shortest window first."""

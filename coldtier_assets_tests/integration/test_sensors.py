@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -31,7 +32,11 @@ NOW = DAY + timedelta(hours=23, minutes=2, seconds=30)
 def world(
     coldtier_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, initialized: Settings, warm: WarmTier
 ) -> Iterator[tuple[Settings, dg.DagsterInstance]]:
-    env = {"COLDTIER_START": DAY.date().isoformat(), "COLDTIER_FIRST_COPY_LOOKBACK_HOURS": "2"}
+    env = {
+        "COLDTIER_START": DAY.date().isoformat(),
+        "COLDTIER_FIRST_COPY_LOOKBACK_HOURS": "2",
+        "COLDTIER_MAX_CONCURRENT_RUNS": "1",  # one run per consecutive range (a split is tested below)
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = load_settings({**coldtier_env, **env})
@@ -187,6 +192,37 @@ def test_catch_up_is_cut_into_runs_of_at_most_96_consecutive_windows() -> None:
     chunks = _chunks(gap, MAX_WINDOWS_PER_RUN)
     assert [len(chunk) for chunk in chunks] == [50, 69]
     assert [len(chunk) for chunk in _chunks(windows, MAX_WINDOWS_PER_RUN)] == [96, 24]
+
+
+def test_a_catch_up_is_spread_over_the_concurrent_runs_each_tagged_with_its_tables(
+    world: tuple[Settings, dg.DagsterInstance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coldtier_assets.cli.instance import prepare_dagster_home
+
+    settings, instance = world
+    monkeypatch.setenv("COLDTIER_MAX_CONCURRENT_RUNS", "4")  # the sensor's resource reads the environment
+    monkeypatch.setenv("COLDTIER_MAX_RUNS_PER_TABLE", "3")
+    settings = replace(settings, max_concurrent_runs=4, max_runs_per_table=3)
+    requests, _ = tick(settings, instance, NOW)
+    assert [r.tags["dagster/asset_partition_range_start"] for r in requests] == [
+        "2026-11-24-21:00",
+        "2026-11-24-21:30",
+        "2026-11-24-22:00",
+        "2026-11-24-22:30",
+    ]  # 8 windows in 4 runs of 2, which the queue runs at once
+    for request in requests:
+        tables = {key.path[-1] for key in request.asset_selection or []}
+        assert {k for k in request.tags if k.startswith("coldtier/table.")} == {
+            f"coldtier/table.{name}" for name in tables
+        }
+    home = prepare_dagster_home(replace(settings, dagster_home=settings.home / "queued"))
+    with dg.DagsterInstance.from_config(str(home)) as queued:
+        coordinator = queued.run_coordinator
+        assert isinstance(coordinator, dg.QueuedRunCoordinator)
+        queue = coordinator.get_run_queue_config()
+        assert queue.max_concurrent_runs == 4
+        assert {"key": "coldtier/table.silver_trades", "limit": 3} in queue.tag_concurrency_limits
+        assert len(queue.tag_concurrency_limits) == len(TABLES)
 
 
 def test_windows_before_the_first_committed_range_are_planned_again(

@@ -126,6 +126,8 @@ def materialization_metadata(
         "bytes": dg.MetadataValue.int(report.bytes),
         "files": dg.MetadataValue.int(report.files),
         "commits": dg.MetadataValue.int(len(results)),
+        # Commits that lost a race to another writer (e.g. a concurrent run) and were retried.
+        "conflict_retries": dg.MetadataValue.int(sum(result.attempts - 1 for result in results)),
         "snapshot_id": dg.MetadataValue.text(str(results[-1].snapshot_id) if results else "none"),
         "window_start": dg.MetadataValue.text(results[0].window.start.isoformat() if results else ""),
         "window_end": dg.MetadataValue.text(results[-1].window.end.isoformat() if results else ""),

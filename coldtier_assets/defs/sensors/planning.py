@@ -8,6 +8,7 @@ ClickHouse says what the warm windows hold now.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +25,7 @@ from pyiceberg.table import Table
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.keys import cold_key
 from coldtier_assets.defs.checks.asset_checks import CANDLES, CONSISTENCY
-from coldtier_assets.defs.jobs import offload_job_name, tables_by_window
+from coldtier_assets.defs.jobs import offload_job_name, table_tag, tables_by_window
 from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, PARTITION_FORMAT
 from coldtier_assets.offload.recorded import recorded_checksums
 from coldtier_assets.offload.sink import read_ledger
@@ -78,6 +79,7 @@ class Request:
     def run_request(self, attempt: int) -> dg.RunRequest:
         """The Dagster run request; its run key makes a duplicate tick a no-op."""
         tags = {WINDOWS_TAG: self.label, "coldtier/reason": self.reason}
+        tags.update({table_tag(name): "copy" for name in self.tables})  # per-table run limits
         if len(self.windows) == 1:
             tags[PARTITION_NAME_TAG] = self.first_key
         else:
@@ -109,6 +111,15 @@ def _chunks(windows: list[Window], size: int) -> list[list[Window]]:
         else:
             chunks.append([window])
     return chunks
+
+
+def windows_per_run(missing: int, concurrent_runs: int) -> int:
+    """How many windows one run copies: a catch-up of ``missing`` windows is spread over the runs.
+
+    At most :data:`MAX_WINDOWS_PER_RUN`; a day of 15-minute windows with 4 concurrent runs is 4 runs
+    of 24 windows, which the queued run coordinator runs at once (within the per-table limit).
+    """
+    return max(1, min(MAX_WINDOWS_PER_RUN, math.ceil(missing / max(1, concurrent_runs))))
 
 
 def windows_of_run(run: dg.DagsterRun, length: timedelta) -> set[datetime]:
@@ -190,7 +201,8 @@ def plan_closed_windows(
                 if window.start in busy or not _upstream_ready(spec, window, ledgers, settings):
                     continue
                 missing_by_window.setdefault(window, []).append(spec.name)
-        for chunk in _chunks(sorted(missing_by_window), MAX_WINDOWS_PER_RUN):
+        size = windows_per_run(len(missing_by_window), settings.max_concurrent_runs)
+        for chunk in _chunks(sorted(missing_by_window), size):
             tables = sorted({name for window in chunk for name in missing_by_window[window]})
             plan.requests.append(Request(job, tuple(chunk), tuple(tables), "offload"))
     return plan
