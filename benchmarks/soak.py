@@ -53,8 +53,8 @@ def main() -> int:
         help="keep all state and logs here (default: a temporary directory, removed)",
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("pyiceberg").setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("soak").setLevel(logging.INFO)
     out = args.workdir.resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="coldtier-soak-"))
     options = SoakOptions(
         minutes=args.minutes,

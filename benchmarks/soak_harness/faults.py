@@ -171,24 +171,21 @@ class Injector:
             record.skipped = "no code server running"
             return
         victim = self.rng.choice(servers)
-        owner = (
-            "daemon"
-            if self.stack.daemon and procs.is_descendant(victim.pid, [self.stack.daemon.pid])
-            else "webserver"
-        )
+        daemon = self.stack.daemon
+        owner = "daemon" if daemon and procs.is_descendant(victim.pid, [daemon.pid]) else "webserver"
         os.kill(victim.pid, signal.SIGKILL)
-        record.detail = {
-            "pid": victim.pid,
-            "owner": owner,
-            "replaced_after_seconds": self._replacement(owner),
-        }
+        replaced = self._replacement(owner, victim.pid, timeout=30 if self.short else 60)
+        record.detail = {"pid": victim.pid, "owner": owner, "replaced_after_seconds": replaced}
+        if replaced is None:  # Dagster did not start a new one: the operator's move is a restart
+            self.stack.restart(owner)
+            record.detail["restarted_by_harness"] = owner
 
-    def _replacement(self, owner: str, timeout: float = 90) -> float | None:
-        """Seconds until the owner runs a code server again; past ``timeout`` the harness restarts the owner."""
+    def _replacement(self, owner: str, victim: int, timeout: float) -> float | None:
+        """Seconds until the owner runs a new code server; None after ``timeout``."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             process = self.stack.daemon if owner == "daemon" else self.stack.webserver
-            if process is not None and procs.code_servers([process.pid]):
+            if process is not None and any(s.pid != victim for s in procs.code_servers([process.pid])):
                 return round(time.monotonic() - started, 1)
             time.sleep(1)
         return None

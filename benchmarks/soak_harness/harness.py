@@ -26,7 +26,7 @@ from benchmarks.soak_harness.monitor import Monitor
 from benchmarks.soak_harness.report import build_report, cold_lags
 from benchmarks.soak_harness.stack import Stack, StackOptions, start_stack
 from benchmarks.soak_harness.verify import Verification, verify_all
-from coldtier_assets.defs.sensors.planning import IN_FLIGHT
+from coldtier_assets.defs.sensors.planning import IN_FLIGHT, windows_of_run
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.windows import Window, aligned_windows, closed_window_end
 from coldtier_assets.resources.clickhouse import WarmTier
@@ -89,9 +89,16 @@ def _uncopied(stack: Stack, since: datetime, until: datetime) -> list[str]:
     return behind
 
 
-def _runs_in_flight() -> int:
+def _runs_in_flight(stack: Stack, until: datetime) -> int:
+    """Runs queued or running that copy a window ending by ``until`` (later windows keep closing)."""
     with dg.DagsterInstance.get() as instance:
-        return len(instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT)))
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT))
+    length = stack.settings.window
+    return sum(
+        1
+        for run in runs
+        if any(start + length <= until for start in windows_of_run(run, length)) or not run.tags
+    )
 
 
 def _settle(
@@ -105,7 +112,7 @@ def _settle(
     result = Verification()
     while True:
         try:
-            behind, busy = _uncopied(stack, stack.history_start, until), _runs_in_flight()
+            behind, busy = _uncopied(stack, stack.history_start, until), _runs_in_flight(stack, until)
         except Exception as error:  # e.g. a connection dropped: try again
             log.info("settle check failed: %s", error)
             behind, busy = ["?"], 1
@@ -140,7 +147,7 @@ def run_soak(options: SoakOptions) -> dict[str, object]:
         stack.stop_feed()
         stopped = datetime.now(UTC)
         background = injector.finish_background()
-        until = stopped + stack.settings.window + stack.settings.allowed_lateness + timedelta(seconds=1)
+        until = stopped  # every window closed when the feed stopped is verified
         verification, settle = _settle(options, stack, injector, until)
         monitor.stop()
         windows = {spec.name: spec.window(stack.settings.window) for spec in TABLES}

@@ -85,7 +85,9 @@ class Monitor:
     samples: int = 0
     failed_samples: int = 0
     caught_up: bool = False
+    rebases: list[Regression] = field(default_factory=list)
     _high: dict[str, datetime] = field(default_factory=dict)
+    _first: dict[str, int] = field(default_factory=dict)
     _covered: dict[str, set[datetime]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -146,17 +148,35 @@ class Monitor:
                 self.unrecovered.clear()
 
     def _check_regression(self, spec: TableSpec, ledger: Ledger, length: timedelta, now: datetime) -> None:
+        """A covered window uncovered, or the watermark lower with the same first window, is a regression.
+
+        The watermark is the end of the contiguous run from the *earliest committed* window. When a
+        window before that one lands later (a first chunk of the backlog that failed, or finished
+        after the next chunk), the reference point moves and the watermark with it while coverage
+        only grows: that is recorded as a rebase, not a regression.
+        """
         watermark = ledger.watermark
+        first = ledger.ranges[0][0] if ledger.ranges else None
         high = self._high.get(spec.name)
         if high is not None and (watermark is None or watermark < high):
-            self.regressions.append(Regression(spec.name, now.isoformat(), f"watermark {watermark} < {high}"))
-        if watermark is not None and (high is None or watermark > high):
-            self._high[spec.name] = watermark
+            detail = f"watermark {watermark} < {high}"
+            if first is not None and first < self._first.get(spec.name, first):
+                self.rebases.append(
+                    Regression(spec.name, now.isoformat(), detail + " (an earlier window landed)")
+                )
+            else:
+                self.regressions.append(Regression(spec.name, now.isoformat(), detail))
+        if watermark is not None:
+            self._high[spec.name] = (
+                watermark if high is None or first != self._first.get(spec.name) else max(high, watermark)
+            )
+        if first is not None:
+            self._first[spec.name] = first
         covered = _covered_starts(ledger, length, self.since)
         lost = self._covered.get(spec.name, set()) - covered
         if lost:
-            first = min(lost).isoformat()
+            at = min(lost).isoformat()
             self.regressions.append(
-                Regression(spec.name, now.isoformat(), f"{len(lost)} window(s) uncovered from {first}")
+                Regression(spec.name, now.isoformat(), f"{len(lost)} window(s) uncovered from {at}")
             )
         self._covered[spec.name] = self._covered.get(spec.name, set()) | covered

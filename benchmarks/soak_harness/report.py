@@ -109,6 +109,7 @@ def build_report(
             "max": round(max(lags), 1) if lags else None,
         },
         "recovery_seconds": recovery,
+        "watermark_rebases": [asdict(r) for r in monitor.rebases],
         "monitor_samples": {"ok": monitor.samples, "failed": monitor.failed_samples},
         "fault_log": [asdict(record) for record in records],
         **extra,

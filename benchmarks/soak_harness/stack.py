@@ -8,7 +8,9 @@ disk-full fault is skipped (the report says so).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +85,7 @@ class Stack:
     webserver: subprocess.Popen[bytes] | None = None
     feed: subprocess.Popen[bytes] | None = None
     unexpected_exits: dict[str, int] = field(default_factory=dict)
+    groups: list[int] = field(default_factory=list)  # every process group started (left-overs die at close)
     _exit: ExitStack = field(default_factory=ExitStack)
 
     @property
@@ -98,11 +101,13 @@ class Stack:
     def start_daemon(self) -> None:
         """Start (or restart) the Dagster daemon."""
         self.daemon = start_process(daemon_command(), self.env, self.logs / "daemon.log")
+        self.groups.append(self.daemon.pid)
 
     def start_webserver(self) -> None:
         """Start the Dagster webserver and wait until it answers."""
         port = int(self.url.rsplit(":", 1)[1])
         self.webserver = start_process(webserver_command(port), self.env, self.logs / "webserver.log")
+        self.groups.append(self.webserver.pid)
         wait_for_webserver(self.url, self.webserver, timeout=300)
 
     def start_feed(self) -> None:
@@ -134,6 +139,16 @@ class Stack:
             except subprocess.TimeoutExpired:
                 stop_process(self.feed, kill=True)
 
+    def restart(self, which: str) -> None:
+        """Stop (process group, SIGKILL) and start again the ``daemon`` or the ``webserver``."""
+        process = self.daemon if which == "daemon" else self.webserver
+        if process is not None:
+            stop_process(process, kill=True)
+        if which == "daemon":
+            self.start_daemon()
+        else:
+            self.start_webserver()
+
     def watchdog(self) -> None:
         """Restart the daemon or webserver if one died on its own (counted as an unexpected exit)."""
         if self.daemon is not None and self.daemon.poll() is not None:
@@ -143,12 +158,16 @@ class Stack:
             self.unexpected_exits["webserver"] = self.unexpected_exits.get("webserver", 0) + 1
             port = int(self.url.rsplit(":", 1)[1])
             self.webserver = start_process(webserver_command(port), self.env, self.logs / "webserver.log")
+            self.groups.append(self.webserver.pid)
 
     def close(self) -> None:
         """Stop every process, PostgreSQL, and unmount the warehouse."""
         for process in (self.feed, self.daemon, self.webserver):
             if process is not None:
                 stop_process(process, kill=True)
+        for group in self.groups:  # code servers orphaned by a killed daemon or webserver
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
         self._exit.close()
         if self.tmpfs:
             subprocess.run(["umount", "-l", str(self.warehouse_dir)], capture_output=True, check=False)
