@@ -170,8 +170,9 @@ class Injector:
         if not servers:
             record.skipped = "no code server running"
             return
-        victim = self.rng.choice(servers)
         daemon = self.stack.daemon
+        of_daemon = [s for s in servers if daemon and procs.is_descendant(s.pid, [daemon.pid])]
+        victim = self.rng.choice(of_daemon if of_daemon and self.rng.random() < 0.7 else servers)
         owner = "daemon" if daemon and procs.is_descendant(victim.pid, [daemon.pid]) else "webserver"
         os.kill(victim.pid, signal.SIGKILL)
         replaced = self._replacement(owner, victim.pid, timeout=30 if self.short else 60)

@@ -4,7 +4,7 @@ A background thread loads every cold table every few seconds. Per table it keeps
 watermark seen and the windows ever covered by the ledger: a lower watermark, or a covered window
 no longer covered, is a *watermark regression*. It records the earliest ``coldtier.committed-at``
 of each window from the snapshot summaries (sampled, because snapshot expiry removes them later),
-and whether the system is *caught up* (every base-window table at most one window behind), which
+and whether the system is *caught up* (no base-window table misses a window older than one window), which
 closes the recovery clock of each fault.
 """
 
@@ -136,9 +136,10 @@ class Monitor:
             for start, committed in _commit_times(table, length).items():
                 if start not in times or committed < times[start]:
                     times[start] = committed
-            if length == self.settings.window:
+            if length == self.settings.window:  # caught up: no gap up to one window before the latest closed
                 due = closed_window_end(now, length, self.settings.allowed_lateness) - length
-                behind = behind or ledger.watermark is None or ledger.watermark < due
+                begin = self.since - timedelta(seconds=self.since.timestamp() % length.total_seconds())
+                behind = behind or any(True for _ in ledger.missing(aligned_windows(begin, due, length)))
         self.samples += 1
         self.caught_up = not behind
         if not behind:

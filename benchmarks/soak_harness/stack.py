@@ -30,9 +30,12 @@ from coldtier_assets.cli.devserver import (
 from coldtier_assets.cli.instance import prepare_dagster_home
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.offload.bootstrap import init_all
+from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.offload.windows import closed_window_end
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
+from coldtier_assets.tables import TABLES
 from coldtier_assets_tests.postgres_server import PostgresServer, create_database, postgres_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,8 +149,10 @@ class Stack:
             stop_process(process, kill=True)
         if which == "daemon":
             self.start_daemon()
-        else:
-            self.start_webserver()
+        else:  # not waited for: the offloads do not need the UI
+            port = int(self.url.rsplit(":", 1)[1])
+            self.webserver = start_process(webserver_command(port), self.env, self.logs / "webserver.log")
+            self.groups.append(self.webserver.pid)
 
     def watchdog(self) -> None:
         """Restart the daemon or webserver if one died on its own (counted as an unexpected exit)."""
@@ -203,6 +208,22 @@ def _tune_run_monitoring(settings: Settings, poll_seconds: int) -> None:
     config.write_text(text.replace(marker, f"{marker}  poll_interval_seconds: {poll_seconds}\n"))
 
 
+def _backfill(settings: Settings, warm: WarmTier, now: datetime) -> None:
+    """Copy the closed windows of the sensors' first-copy lookback before Dagster starts.
+
+    As an operator would (``coldtier offload`` of the history, then the daemon): the sensors then
+    only see live windows, instead of a first run of sixty mostly empty windows per table.
+    """
+    offloader = Offloader(settings, warm, lambda: open_catalog(settings))
+    for spec in TABLES:
+        length = spec.window(settings.window)
+        end = closed_window_end(now, length, settings.allowed_lateness)
+        start = end - settings.first_copy_lookback
+        start -= timedelta(seconds=start.timestamp() % length.total_seconds())
+        if start < end:
+            offloader.offload(spec, start, end, run_id="soak-backfill")
+
+
 def start_stack(options: StackOptions) -> Stack:
     """Start everything; the caller must :meth:`Stack.close` it."""
     options.out.mkdir(parents=True, exist_ok=True)
@@ -225,6 +246,7 @@ def start_stack(options: StackOptions) -> Stack:
     now = datetime.now(UTC)
     history_start = now.replace(second=0, microsecond=0) - timedelta(minutes=options.history_minutes)
     simulate_history(warm, history_start, now, seed=options.seed, trades_per_second=options.rate)
+    _backfill(settings, warm, now)
     warm.close()
     prepare_dagster_home(settings)
     _tune_run_monitoring(settings, options.monitor_poll_seconds)
