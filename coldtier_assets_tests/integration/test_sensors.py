@@ -274,4 +274,4 @@ def test_expired_summaries_do_not_make_every_window_drift(
         "(43, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
     )
     heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
-    assert {r.tags.get("dagster/partition") for r in heal} == {"2026-11-24-22:15"}
+    assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}

@@ -28,10 +28,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_three_minutes_of_faults_lose_nothing(tmp_path: Path) -> None:
     report_path = tmp_path / "soak.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     command = [sys.executable, str(REPO / "benchmarks" / "soak.py"), "--minutes", "3", "--seed", "12"]
     result = subprocess.run(
-        [*command, "--report", str(report_path), "--workdir", str(tmp_path / "work"), "--settle-timeout", "420"],
+        [
+            *command,
+            "--report",
+            str(report_path),
+            "--workdir",
+            str(tmp_path / "work"),
+            "--settle-timeout",
+            "420",
+        ],
         env=env,
         capture_output=True,
         text=True,
