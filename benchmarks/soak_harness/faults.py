@@ -260,9 +260,10 @@ class Injector:
         record.detail = {"engine": env.get("COLDTIER_MAINTENANCE_ENGINE", "pyiceberg")}
 
     def _foreign_writer(self, record: FaultRecord) -> None:
-        table = self.rng.choice(
-            ["silver_trades", "bronze_trades_binance", "gold_ohlcv_1m", "rejected_trades"]
-        )
+        tables = ["silver_trades", "bronze_trades_binance", "gold_ohlcv_1m", "rejected_trades"]
+        table = tables[
+            sum(1 for r in self.records if r.kind == "foreign_writer") % len(tables)
+        ]  # each in turn
         commits = self.rng.randint(4, 10)
         command = [
             sys.executable,
