@@ -8,13 +8,14 @@ STAMP := $(VENV)/.coldtier-installed
 # Spark's JdbcCatalog, Chromium for the UI tests, promtool for the alert-rule tests.
 TEST_DEBS := postgresql-15 openjdk-17-jre-headless libpostgresql-jdbc-java libxerial-sqlite-jdbc-java chromium prometheus
 
-.PHONY: help setup setup-test demo dev test lint format unit integration bench clean lock
+.PHONY: help setup setup-test demo dev test lint format unit integration bench soak clean lock
 
 help:
 	@echo "make demo   - set up and run the embedded demo (no servers)"
 	@echo "make test   - set up and run lint + the whole test suite"
 	@echo "make dev    - open the Dagster UI on the demo data"
 	@echo "make lint   - ruff (lint + format check) and pyright"
+	@echo "make soak   - 30 minutes of random faults on the real stack, then verify every window"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +72,13 @@ test: setup-test lint
 
 bench: setup
 	$(BIN)/python benchmarks/offload_throughput.py
+
+# Fault-injection soak of the real stack (PostgreSQL, Dagster webserver + daemon, live feed): seeded
+# random faults for SOAK_MINUTES, then every closed window verified; report in soak-report.json.
+SOAK_MINUTES ?= 30
+SOAK_SEED ?= 1
+soak: setup-test
+	$(BIN)/python benchmarks/soak.py --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED) --report soak-report.json
 
 clean:
 	rm -rf .coldtier .pytest_cache .ruff_cache

@@ -4,7 +4,8 @@
 when the tests run as root, because ``initdb`` refuses to run as root), starts the server with
 ``pg_ctl`` on a free TCP port of 127.0.0.1 with trust authentication and durability switched off
 (the data is thrown away), creates one database and yields its URL. On exit the server is stopped
-with ``pg_ctl stop -m immediate`` and the directory removed.
+with ``pg_ctl stop -m immediate`` and the directory removed. ``postgres_server()`` yields the
+server itself, which can be stopped and started again (outage tests, the soak harness).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -95,27 +97,76 @@ def drop_database(server_url: str, name: str) -> None:
             cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@dataclass
+class PostgresServer:
+    """A running throwaway server that can be stopped and started again on the same port and data."""
+
+    root: Path
+    port: int = 0
+    running: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's data directory."""
+        return self.root / "data"
+
+    @property
+    def server_url(self) -> str:
+        """URL of the ``postgres`` maintenance database."""
+        return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        """Start the server (``pg_ctl start -w``) on ``port`` (a free one when 0)."""
+        log_file = self.root / "server.log"
+        port = self.port or _free_port()
+        options = " ".join(
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-c port={port}",
+                f"-c unix_socket_directories={self.root}",
+                *(f"-c {key}={value}" for key, value in _FAST_SETTINGS),
+            ]
+        )
+        command = [str(PG_BIN / "pg_ctl"), "start", "-D", str(self.data_dir), "-l", str(log_file)]
+        result = subprocess.run(
+            _as_server_user([*command, "-w", "-t", "60", "-o", options]),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            log = log_file.read_text(errors="replace") if log_file.exists() else ""
+            raise PostgresServerError(f"pg_ctl start failed: {result.stdout}\n{result.stderr}\n{log[-2000:]}")
+        self.port, self.running = port, True
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: ``immediate`` is a crash (no shutdown checkpoint), ``fast`` a clean stop."""
+        subprocess.run(
+            _as_server_user([str(PG_BIN / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", mode, "-w"]),
+            capture_output=True,
+            check=False,
+        )
+        self.running = False
+
+
 @contextmanager
-def running_postgres(database: str = "coldtier", *, attempts: int = 3) -> Iterator[str]:
-    """Start a throwaway PostgreSQL server; yield ``postgresql://postgres@127.0.0.1:PORT/<database>``."""
+def postgres_server(*, attempts: int = 3) -> Iterator[PostgresServer]:
+    """Start a throwaway PostgreSQL server that the caller may stop and restart; removed on exit."""
     if not postgres_available():
         raise PostgresServerError(f"PostgreSQL server binaries not found under {PG_BIN}")
     # Not under pytest's tmp_path: its parents are mode 0700 for root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="coldtier-pg-"))
-    data_dir = root / "data"
-    log_file = root / "server.log"
-    started = False
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="coldtier-pg-")))
     try:
         if os.geteuid() == 0:
             entry = pwd.getpwnam(PG_SUPERUSER)
-            os.chown(root, entry.pw_uid, entry.pw_gid)
-        root.chmod(0o700)
+            os.chown(server.root, entry.pw_uid, entry.pw_gid)
+        server.root.chmod(0o700)
         _run(
             _as_server_user(
                 [
                     str(PG_BIN / "initdb"),
                     "--pgdata",
-                    str(data_dir),
+                    str(server.data_dir),
                     "--username",
                     PG_SUPERUSER,
                     "--auth",
@@ -130,48 +181,23 @@ def running_postgres(database: str = "coldtier", *, attempts: int = 3) -> Iterat
             ),
             "initdb",
         )
-        port = 0
         for attempt in range(attempts):
-            port = _free_port()
-            options = " ".join(
-                [
-                    "-c listen_addresses=127.0.0.1",
-                    f"-c port={port}",
-                    f"-c unix_socket_directories={root}",
-                    *(f"-c {key}={value}" for key, value in _FAST_SETTINGS),
-                ]
-            )
-            command = _as_server_user(
-                [
-                    str(PG_BIN / "pg_ctl"),
-                    "start",
-                    "-D",
-                    str(data_dir),
-                    "-l",
-                    str(log_file),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    options,
-                ]
-            )
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            if result.returncode == 0:
-                started = True
+            try:
+                server.port = 0
+                server.start()
                 break
-            if attempt == attempts - 1:  # the port may have been taken between probe and bind: retry
-                log = log_file.read_text(errors="replace") if log_file.exists() else ""
-                raise PostgresServerError(f"pg_ctl start failed: {result.stdout}\n{result.stderr}\n{log}")
-        server_url = f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/postgres"
-        yield create_database(server_url, database)
+            except PostgresServerError:  # the port may have been taken between probe and bind: retry
+                if attempt == attempts - 1:
+                    raise
+        yield server
     finally:
-        if started:
-            subprocess.run(
-                _as_server_user(
-                    [str(PG_BIN / "pg_ctl"), "stop", "-D", str(data_dir), "-m", "immediate", "-w"]
-                ),
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        if server.running:
+            server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@contextmanager
+def running_postgres(database: str = "coldtier", *, attempts: int = 3) -> Iterator[str]:
+    """Start a throwaway PostgreSQL server; yield ``postgresql://postgres@127.0.0.1:PORT/<database>``."""
+    with postgres_server(attempts=attempts) as server:
+        yield create_database(server.server_url, database)

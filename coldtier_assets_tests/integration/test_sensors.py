@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -276,3 +276,38 @@ def test_a_longer_window_length_neither_crashes_planning_nor_healing(
     )
     heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
     assert heal and {r.tags.get("dagster/partition") for r in heal} == {"2026-11-24-22:00"}
+
+
+def test_expired_summaries_do_not_make_every_window_drift(
+    world: tuple[Settings, dg.DagsterInstance], warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    """Found by the soak (#12): after snapshot expiry the healing sensor re-copied the whole lookback.
+
+    Windows whose commit summaries expired are compared with their cold rows instead: nothing to
+    heal while they match, and a late trade in such a window is still found.
+    """
+    from coldtier_assets.maintenance.expiry import expire_snapshots
+    from coldtier_assets.maintenance.policy import MaintenancePolicy
+
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert launch(settings, instance, request)
+    policy = MaintenancePolicy(snapshot_max_age=timedelta(0), min_snapshots_to_keep=1)
+    for spec in TABLES:
+        expire_snapshots(catalog, ("cold", spec.name), datetime.now(UTC), policy)
+    silver = catalog.load_table(("cold", "silver_trades"))
+    assert len(silver.metadata.snapshots) == 1  # every window's summary but the last one is gone
+
+    jobs = list(build_definitions(settings).jobs or [])
+    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
+    resources = {"coldtier": ColdtierResource.from_settings(settings)}
+    assert not healer.evaluate_tick(
+        dg.build_sensor_context(instance=instance, resources=resources)
+    ).run_requests
+
+    warm.command(
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        "(43, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
+    )
+    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}

@@ -11,6 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
@@ -30,7 +31,7 @@ from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, PARTITION_FORMA
 from coldtier_assets.offload.recorded import recorded_checksums
 from coldtier_assets.offload.sink import read_ledger
 from coldtier_assets.offload.source import check_source
-from coldtier_assets.offload.verify import warm_window_checksums
+from coldtier_assets.offload.verify import cold_window_checksums, warm_window_checksums
 from coldtier_assets.offload.windows import (
     Ledger,
     Window,
@@ -39,6 +40,7 @@ from coldtier_assets.offload.windows import (
     split_windows,
     utc,
 )
+from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec, get_table
 
@@ -267,11 +269,11 @@ def plan_healing(
             committed = [w for w in windows if ledger.covers(w) and w.start not in busy]
             if not committed:
                 continue
-            recorded = recorded_checksums(table, length)
             warm_now = warm_window_checksums(warm, check_source(warm, spec, table.schema()), committed)
+            expected_of = _expected_figures(settings, warm, table, spec, committed, warm_now, length)
             failed = _failed_check_partitions(instance, spec)
             for window in committed:
-                expected = recorded.get(window.start, (0, 0))
+                expected = expected_of[window]
                 drift = expected is not None and warm_now[window] != expected and warm_now[window][0] > 0
                 if drift:
                     drifting.setdefault(spec.name, set()).add(window.start)
@@ -286,6 +288,28 @@ def plan_healing(
                 Request(job, (window,), tuple(sorted(tables)), "heal", key_suffix=suffix[window][:16])
             )
     return requests
+
+
+def _expected_figures(
+    settings: Settings,
+    warm: WarmReader,
+    table: Table,
+    spec: TableSpec,
+    committed: list[Window],
+    warm_now: dict[Window, tuple[int, int]],
+    length: timedelta,
+) -> dict[Window, tuple[int, int] | None]:
+    """What each committed window holds: the figures its commits recorded, else the cold rows' own.
+
+    Snapshot expiry (or another engine's commits) can remove every summary of a window; taking
+    such a window as empty made every non-empty one "drift", so one expiry re-copied the whole heal
+    lookback of every table. Those windows are compared with their cold rows instead (one query).
+    """
+    recorded = recorded_checksums(table, length)
+    unknown = [w for w in committed if w.start not in recorded and warm_now[w][0] > 0]
+    # the cold query runs in coldtier's chDB worker process (embedded) or on the server through ``warm``
+    cold = cold_window_checksums(settings, cast(WarmTier, warm), table, spec, unknown) if unknown else {}
+    return {w: cold[w] if w in cold else recorded.get(w.start, (0, 0)) for w in committed}
 
 
 def _upstream_drifting(
