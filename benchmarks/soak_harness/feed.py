@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks.soak_harness.trades import BadTrades
 from coldtier_assets.config import load_settings
 from coldtier_assets.resources.clickhouse import WarmTier
-from coldtier_assets.simulate.feed import simulate_live
+from coldtier_assets.simulate.live import simulate_live
 
 
 def _bad_trades(bad: BadTrades, every: float, stop: threading.Event) -> None:
