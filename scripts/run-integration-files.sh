@@ -5,24 +5,30 @@
 # and one process running the whole suite reaches the 20000-file limit. Most files spend their
 # time waiting on child processes (Dagster runs, Spark, PostgreSQL, a browser), so two files at a
 # time use a 2-core machine better than one. Each file's output is printed whole when it ends,
-# never interleaved; the exit status is non-zero when any file failed.
+# never interleaved; the exit status is non-zero when any file failed. The soak runs last, alone:
+# it checks that every window is copied in time under faults, which a second file's load on two
+# cores would turn into a race.
 #
 # Usage: scripts/run-integration-files.sh PYTEST [FILE ...]   (JOBS=n to change the parallelism)
 set -uo pipefail
 pytest_bin="$1"; shift
 jobs="${JOBS:-2}"
+dir=coldtier_assets_tests/integration
+solo=()
 if [ "$#" -eq 0 ]; then
     # Longest files first, so the last ones to start are short ones (better packing).
-    heavy=(test_soak.py test_unattended.py test_cli_dev.py test_spark_maintenance.py \
-           test_s3_warehouse.py test_ledger_survives_spark.py test_spark_reads_catalog.py \
-           test_concurrent_runs.py)
-    set --
+    heavy=(test_unattended.py test_cli_dev.py test_spark_maintenance.py test_s3_warehouse.py \
+           test_ledger_survives_spark.py test_spark_reads_catalog.py test_concurrent_runs.py)
+    alone=(test_soak.py)
     for name in "${heavy[@]}"; do
-        [ -f "coldtier_assets_tests/integration/$name" ] && set -- "$@" "coldtier_assets_tests/integration/$name"
+        [ -f "$dir/$name" ] && set -- "$@" "$dir/$name"
     done
-    for file in coldtier_assets_tests/integration/test_*.py; do
-        case " ${heavy[*]} " in *" $(basename "$file") "*) continue ;; esac
+    for file in "$dir"/test_*.py; do
+        case " ${heavy[*]} ${alone[*]} " in *" $(basename "$file") "*) continue ;; esac
         set -- "$@" "$file"
+    done
+    for name in "${alone[@]}"; do
+        [ -f "$dir/$name" ] && solo+=("$dir/$name")
     done
 fi
 logs="$(mktemp -d)"
@@ -38,12 +44,16 @@ run_one() {
 }
 export -f run_one
 printf '%s\n' "$@" | xargs -P "$jobs" -I{} bash -c 'run_one "$1"' _ {}
+for file in "${solo[@]}"; do
+    run_one "$file"
+done
 status=0
-echo "== integration files, $jobs at a time:"
-for file in "$@"; do
+all=("$@" "${solo[@]}")
+echo "== integration files, $jobs at a time (then ${#solo[@]} alone):"
+for file in "${all[@]}"; do
     rc="$(cat "$logs/$(basename "$file").log.rc" 2>/dev/null || echo missing)"
     [ "$rc" = 0 ] || { echo "FAILED: $file (exit $rc)"; status=1; }
 done
-[ "$status" = 0 ] && echo "all $# files passed"
+[ "$status" = 0 ] && echo "all ${#all[@]} files passed"
 rm -rf "$logs"
 exit "$status"
