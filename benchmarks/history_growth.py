@@ -36,10 +36,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coldtier_assets.offload.batch import BatchLimits
+
 T0 = datetime(2026, 11, 10, tzinfo=UTC)  # day 0 of the simulated history (partitions exist: it is past)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 REPEATS = 3
+#: Prior commits are the steady state: a sensor run copies one window, one commit.
+ONE_WINDOW_PER_COMMIT = BatchLimits(windows=1)
 
 
 def _configure(home: Path) -> None:
@@ -97,7 +101,7 @@ def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, An
     spec = get_table("silver_trades")
     minutes = max(points) + REPEATS * len(points) + 1
     simulate_history(warm, T0, T0 + minutes * MINUTE, seed=7, trades_per_second=rate)
-    offloader = Offloader(settings, warm, lambda: open_catalog(settings))
+    offloader = Offloader(settings, warm, lambda: open_catalog(settings), limits=ONE_WINDOW_PER_COMMIT)
     resource = ColdtierResource.from_settings(settings)
     checks = {dg.AssetCheckKey(cold_key(spec), name) for name in check_names(spec)}
     cursor, commits, rows = T0, 0, []
@@ -105,7 +109,7 @@ def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, An
         built = time.perf_counter()
         while commits < point:
             span = (point - commits) * MINUTE
-            commits += len(offloader.offload(spec, cursor, cursor + span, run_id="history").results)
+            commits += offloader.offload(spec, cursor, cursor + span, run_id="history").commits
             cursor += span
         build_s = time.perf_counter() - built
         table = open_catalog(settings).load_table((settings.namespace, spec.name))
@@ -121,7 +125,7 @@ def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, An
             report = offloader.offload(spec, cursor, cursor + MINUTE, run_id="measured")
             window_times.append(time.perf_counter() - began)
             commit_times.append(report.results[0].seconds)
-            commits += len(report.results)
+            commits += report.commits
             cursor += MINUTE
         window = Window(cursor - MINUTE, cursor)
         table = open_catalog(settings).load_table((settings.namespace, spec.name))
@@ -167,7 +171,7 @@ def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any
     init_all(warm, open_catalog(settings), settings.namespace)
     prepare_dagster_home(settings)
     definitions = build_definitions(settings)
-    offloader = Offloader(settings, warm, lambda: open_catalog(settings))
+    offloader = Offloader(settings, warm, lambda: open_catalog(settings), limits=ONE_WINDOW_PER_COMMIT)
     specs = list(TABLES)
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     rows, done, silver_commits = [], 0, 0
@@ -183,7 +187,7 @@ def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any
                 length = spec.window(settings.window)
                 if length < DAY:
                     report = offloader.offload(spec, begin, end - length, run_id="history")
-                    silver_commits += len(report.results) if spec.name == "silver_trades" else 0
+                    silver_commits += report.commits if spec.name == "silver_trades" else 0
             build_s = time.perf_counter() - built
             done += history
             catalog = open_catalog(settings)

@@ -15,6 +15,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from coldtier_assets.offload.bootstrap import init_cold
+from coldtier_assets.offload.recorded import recorded_checksums
 from coldtier_assets.offload.sink import LEDGER_KEY, PREFIX, coldtier_property, migrate_ledger, read_ledger
 from coldtier_assets.offload.windows import Ledger, Window
 from coldtier_assets.simulate.feed import simulate_history
@@ -45,14 +46,17 @@ def metadata_versions(table: Table) -> int:
     return len(table.metadata.metadata_log) + 1
 
 
-def test_each_window_commit_sets_the_ledger_property_in_its_own_metadata_file(coldtier: Coldtier) -> None:
+def test_a_run_of_windows_commits_them_and_the_ledger_in_one_metadata_file(coldtier: Coldtier) -> None:
     env = coldtier
     before = metadata_versions(env.table())
     report = env.offloader().offload(BINANCE, FEED_START, HOUR, run_id="ledger-test")
     table = env.table()
-    assert len(report.results) == 4
-    assert metadata_versions(table) == before + 4  # data, summaries and ledger: one commit per window
+    assert len(report.results) == 4 and report.commits == 1  # four windows, one batch
+    assert metadata_versions(table) == before + 1  # data, summaries and ledger: one commit
     assert table.metadata.properties[LEDGER_KEY] == Ledger().add(Window(FEED_START, HOUR)).encode()
+    assert recorded_checksums(table, BINANCE.window(env.settings.window)) == {
+        result.window.start: (result.rows, result.checksum) for result in report.results
+    }  # each window's figures stay known
     for snapshot in table.metadata.snapshots:  # the audit trail stays, without the whole ledger
         assert coldtier_property(snapshot, PREFIX + "window-start") is not None
         assert coldtier_property(snapshot, "coldtier.run-id") == "ledger-test"

@@ -259,7 +259,7 @@ def plan_healing(
             warm_now = warm_window_checksums(warm, check_source(warm, spec, table.schema()), committed)
             failed = _failed_check_partitions(instance, spec)
             for window in committed:
-                expected = recorded.get(window.start, (0, 0))
+                expected = recorded.get(window.start)  # None: no summary left tells (expired history)
                 drift = expected is not None and warm_now[window] != expected and warm_now[window][0] > 0
                 if drift:
                     drifting.setdefault(spec.name, set()).add(window.start)
