@@ -138,7 +138,8 @@ def test_a_conflicting_window_commit_recomputes_the_ledger_from_fresh_metadata(c
         env.offloader().offload(BINANCE, second.start, second.end, run_id="other")
 
     offloader = env.offloader()
-    proxy_catalog: Catalog = CatalogProxy(env.catalog, nth=2, action=other_window)  # type: ignore[assignment]
+    # the run loads the table once and commits against that metadata: stale once the other lands
+    proxy_catalog: Catalog = CatalogProxy(env.catalog, nth=1, action=other_window)  # type: ignore[assignment]
     offloader.catalog_factory = lambda: proxy_catalog
     report = offloader.offload(BINANCE, first.start, first.end, run_id="mine")
     assert report.results[0].attempts == 2  # the first attempt lost against the other commit
