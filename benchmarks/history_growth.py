@@ -16,7 +16,8 @@ and a small trade rate, so the prior commits are cheap to create:
   same shape of data whatever the history.
 
 Figures per point are printed as JSON lines and, at the end, as Markdown tables. Compare ratios
-within one run: the machine is shared.
+within one run: the machine is shared. The ``*_cpu_s`` figures are this process's CPU time
+(``time.process_time``; not the cold-query worker's), much less disturbed by other load than wall time.
 
 Usage: .venv/bin/python benchmarks/history_growth.py [--points 0 100 300 700 2000]
        [--cycle-points …] [--max-commits N] [--parts silver cycle] [--out DIR] [--rate TRADES_PER_S]
@@ -119,29 +120,33 @@ def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, An
             spec.time_column,
             Window(cursor - MINUTE, cursor) if commits else Window(cursor, cursor + MINUTE),
         )
-        window_times, commit_times = [], []
+        window_times, cpu_times, commit_times = [], [], []
         for _ in range(REPEATS):
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             report = offloader.offload(spec, cursor, cursor + MINUTE, run_id="measured")
             window_times.append(time.perf_counter() - began)
+            cpu_times.append(time.process_time() - cpu)
             commit_times.append(report.results[0].seconds)
             commits += report.commits
             cursor += MINUTE
         window = Window(cursor - MINUTE, cursor)
         table = open_catalog(settings).load_table((settings.namespace, spec.name))
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         verdicts = verify_windows(settings, warm, table, spec, [window])
-        verify_s = time.perf_counter() - began
+        verify_s, verify_cpu = time.perf_counter() - began, time.process_time() - cpu
         assert all(check.ok for check in verdicts), verdicts
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         outcomes = list(evaluate_checks(checks, resource, spec, window))
-        checks_s = time.perf_counter() - began
+        checks_s, checks_cpu = time.perf_counter() - began, time.process_time() - cpu
         assert all(outcome.passed for outcome in outcomes), outcomes
         figures |= {
             "window_s": round(statistics.median(window_times), 3),
+            "window_cpu_s": round(statistics.median(cpu_times), 3),
             "write_commit_s": round(statistics.median(commit_times), 3),
             "verify_s": round(verify_s, 3),
+            "verify_cpu_s": round(verify_cpu, 3),
             "checks_s": round(checks_s, 3),
+            "checks_cpu_s": round(checks_cpu, 3),
         }
         print(json.dumps(figures), flush=True)
         rows.append(figures)
@@ -198,7 +203,7 @@ def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any
                 "build_s": round(build_s, 1),
             }
             figures |= table_shape(table, "trade_time", Window(end - MINUTE, end))
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             for window in tables_by_window(settings):
                 job_began = time.perf_counter()
                 result = definitions.resolve_job_def(offload_job_name(window)).execute_in_process(
@@ -209,6 +214,7 @@ def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any
                 assert result.success
                 figures[offload_job_name(window)] = round(time.perf_counter() - job_began, 2)
             figures["cycle_s"] = round(time.perf_counter() - began, 2)
+            figures["cycle_cpu_s"] = round(time.process_time() - cpu, 2)
             silver_commits += 1
             print(json.dumps(figures), flush=True)
             rows.append(figures)

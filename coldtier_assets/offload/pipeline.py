@@ -58,6 +58,17 @@ def _keep_files_of_unknown_commit(spec: TableSpec, batch: Batch) -> None:
     )
 
 
+def _committed_stretch(table: Table, windows: list[Window]) -> list[Window]:
+    """The windows from the first to the last the ledger holds part of (the purge guard reads those).
+
+    A window the ledger holds nothing of has no coldtier rows to lose, and a first copy deletes
+    nothing there (see ``sink.commit_window``): a steady-state run reads no cold data for its guard.
+    """
+    ledger = read_ledger(table)
+    held = [i for i, window in enumerate(windows) if ledger.overlaps(window)]
+    return windows[held[0] : held[-1] + 1] if held else []
+
+
 class Offloader:
     """Copies windows of the registry's tables from the warm tier to the cold tier."""
 
@@ -102,7 +113,9 @@ class Offloader:
             source = check_source(self.warm, spec, table.schema())
             windows = split_windows(start, end, spec.window(self.settings.window))
             counts = window_row_counts(self.warm, source, windows)
-        guard = purge_guard(table, spec, windows, self.settings.catalog_uri, force=self.force)
+        guard = purge_guard(
+            table, spec, _committed_stretch(table, windows), self.settings.catalog_uri, force=self.force
+        )
         guard.check(zip(windows, counts, strict=True))  # counts are upper bounds: refuse early
         report = OffloadReport(spec.name)
         batch = Batch()

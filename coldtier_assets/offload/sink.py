@@ -205,11 +205,12 @@ def commit_window(
         loaded = None
         if unknown and (landed := _find_commit(current, commit_id)) is not None:
             return CommitOutcome(landed.snapshot_id, number - 1, read_ledger(current))
-        ledger = read_ledger(current).add(window)
+        held = read_ledger(current)
+        ledger = held.add(window)
         transaction = _window_transaction(
             current,
             time_column,
-            window,
+            window if held.overlaps(window) else None,
             files,
             ledger,
             {
@@ -297,21 +298,27 @@ def snapshots_to_expire(metadata: TableMetadata, adding: int) -> list[int]:
 def _window_transaction(
     table: Table,
     time_column: str,
-    window: Window,
+    replaced: Window | None,
     files: list[DataFile],
     ledger: Ledger,
     properties: dict[str, str],
 ) -> Transaction:
-    """One transaction: the ledger property, the window's delete, the append, the history bound."""
+    """One transaction: the ledger property, the window's delete, the append, the history bound.
+
+    ``replaced`` is the window whose rows are deleted: ``None`` when the ledger holds no part of it
+    (a first copy), so the commit reads no manifest. Rows there could only come from another writer,
+    and are kept (nothing but coldtier's own windows is deleted; the consistency check reports them).
+    """
     table = _without_internal_retries(table)
     transaction = _CachedTransaction(table)
     expired = snapshots_to_expire(table.metadata, adding=2)  # at most a delete and an append
     transaction.set_properties(
         {LEDGER_KEY: ledger.encode(), **missing_history_properties(table.metadata.properties)}
     )
-    with warnings.catch_warnings():  # a first copy of a window has nothing to delete: expected
-        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        transaction.delete(window_filter(time_column, window), snapshot_properties=properties)
+    if replaced is not None:
+        with warnings.catch_warnings():  # a window committed empty has nothing to delete: expected
+            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+            transaction.delete(window_filter(time_column, replaced), snapshot_properties=properties)
     with transaction.update_snapshot(snapshot_properties=properties).merge_append() as append:
         for file in files:
             append.append_data_file(file)
