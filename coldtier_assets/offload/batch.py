@@ -23,7 +23,10 @@ from coldtier_assets.offload.windows import Window
 
 @dataclass(frozen=True)
 class BatchLimits:
-    """The most one commit carries; a batch is committed as soon as it reaches any of them."""
+    """The most one commit carries; a batch is committed as soon as it reaches any of them.
+
+    ``windows`` counts windows with rows: a run of empty windows rides along with the next window.
+    """
 
     rows: int = 5_000_000
     bytes: int = 512 * 1024 * 1024
@@ -59,9 +62,9 @@ class Batch:
         self.windows.append(written)
 
     def full(self, limits: BatchLimits) -> bool:
-        """True once the batch reaches one of the limits."""
+        """True once the batch reaches one of the limits (empty windows cost nothing: not counted)."""
         return (
-            len(self.windows) >= limits.windows
+            sum(1 for w in self.windows if w.rows) >= limits.windows
             or sum(w.rows for w in self.windows) >= limits.rows
             or sum(w.bytes for w in self.windows) >= limits.bytes
         )
