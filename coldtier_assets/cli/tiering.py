@@ -99,7 +99,7 @@ def offload(
                 on_window=lambda _window, rows, feed=feed: feed.advance(1, rows),
             )
             progress.console.print(
-                f"{spec.name}: {report.rows:,} rows, {len(report.results)} commits, watermark {report.watermark}"
+                f"{spec.name}: {report.rows:,} rows, {report.commits} commits, watermark {report.watermark}"
             )
 
 

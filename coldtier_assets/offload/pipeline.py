@@ -1,7 +1,9 @@
-"""Offload windows of one table: read each from ClickHouse in slices, commit it to Iceberg once.
+"""Offload windows of one table: read each from ClickHouse in slices, commit them to Iceberg.
 
-Runs of consecutive empty windows are committed together as one marker commit, so a backfill over
-quiet history costs one commit, not one per window.
+Each window is read in slices and written as Parquet on its own (bounded memory); consecutive windows
+are committed together, in batches bounded by :class:`~coldtier_assets.offload.batch.BatchLimits`
+(one window per run in steady state, so one commit; a catch-up of many windows, a few commits).
+Empty windows join the batch like any other, so a backfill over quiet history costs one commit too.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyiceberg.catalog import Catalog
@@ -18,9 +19,11 @@ from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
 from coldtier_assets.errors import CommitNotLandedError, WarmDataPurgedError
+from coldtier_assets.offload.batch import Batch, BatchLimits, WrittenWindow
 from coldtier_assets.offload.datafiles import DataFileWriter
-from coldtier_assets.offload.purge_guard import purge_guard
-from coldtier_assets.offload.sink import PREFIX, commit_window, read_ledger
+from coldtier_assets.offload.purge_guard import PurgeGuard, purge_guard
+from coldtier_assets.offload.report import OffloadReport, WindowResult, window_results
+from coldtier_assets.offload.sink import PREFIX, WINDOWS_KEY, commit_window, read_ledger
 from coldtier_assets.offload.source import (
     ROW_HASH_COLUMN,
     SourceTable,
@@ -36,61 +39,34 @@ from coldtier_assets.tables import TableSpec
 
 log = logging.getLogger(__name__)
 
+__all__ = ["OffloadReport", "Offloader", "WindowResult"]
 
-def _keep_files_of_unknown_commit(spec: TableSpec, window: Window, writer: DataFileWriter) -> None:
+#: Called as each window is committed (progress displays): the window and its rows.
+OnWindow = Callable[[Window, int], None]
+
+
+def _keep_files_of_unknown_commit(spec: TableSpec, batch: Batch) -> None:
     """The commit may have landed (lost reply, run terminated mid-commit): its files must stay."""
+    files = batch.files
     log.warning(
-        "%s %s: commit outcome unknown; keeping its %d data file(s) (a re-run resolves the window, "
+        "%s %s: commit outcome unknown; keeping its %d data file(s) (a re-run resolves the windows, "
         "orphan-file removal reclaims them once unreferenced and old enough): %s",
         spec.name,
-        window,
-        len(writer.files),
-        ", ".join(file.file_path for file in writer.files),
+        batch.span,
+        len(files),
+        ", ".join(file.file_path for file in files),
     )
 
 
-@dataclass(frozen=True)
-class WindowResult:
-    """What one commit did: a window (or a run of empty windows) with its figures."""
+def _committed_stretch(table: Table, windows: list[Window]) -> list[Window]:
+    """The windows from the first to the last the ledger holds part of (the purge guard reads those).
 
-    table: str
-    window: Window
-    rows: int
-    checksum: int
-    files: int
-    bytes: int
-    snapshot_id: int
-    attempts: int
-    seconds: float
-
-    @property
-    def checksum_hex(self) -> str:
-        """The content checksum as 16 hex digits."""
-        return f"{self.checksum:016x}"
-
-
-@dataclass
-class OffloadReport:
-    """All commits of one offload call, plus the table's watermark after them."""
-
-    table: str
-    results: list[WindowResult] = field(default_factory=list)
-    watermark: datetime | None = None
-
-    @property
-    def rows(self) -> int:
-        """Rows written in total."""
-        return sum(result.rows for result in self.results)
-
-    @property
-    def bytes(self) -> int:
-        """Parquet bytes written in total."""
-        return sum(result.bytes for result in self.results)
-
-    @property
-    def files(self) -> int:
-        """Data files written in total."""
-        return sum(result.files for result in self.results)
+    A window the ledger holds nothing of has no coldtier rows to lose, and a first copy deletes
+    nothing there (see ``sink.commit_window``): a steady-state run reads no cold data for its guard.
+    """
+    ledger = read_ledger(table)
+    held = [i for i, window in enumerate(windows) if ledger.overlaps(window)]
+    return windows[held[0] : held[-1] + 1] if held else []
 
 
 class Offloader:
@@ -103,12 +79,17 @@ class Offloader:
         catalog_factory: Callable[[], Catalog],
         *,
         force: bool = False,
+        limits: BatchLimits | None = None,
     ) -> None:
-        """``force`` replaces cold windows even where the warm tier now holds fewer rows (the purge guard)."""
+        """``force`` replaces cold windows even where the warm tier now holds fewer rows (the purge guard).
+
+        ``limits`` bound what one commit carries (default :class:`BatchLimits`).
+        """
         self.settings = settings
         self.warm = warm
         self.catalog_factory = catalog_factory
         self.force = force
+        self.limits = limits or BatchLimits()
 
     def identifier(self, spec: TableSpec) -> tuple[str, str]:
         """The catalog identifier of a table's cold twin."""
@@ -120,12 +101,11 @@ class Offloader:
         start: datetime,
         end: datetime,
         run_id: str = "manual",
-        on_window: Callable[[Window, int], None] | None = None,
+        on_window: OnWindow | None = None,
     ) -> OffloadReport:
-        """Copy every window of ``spec`` in [start, end); each non-empty window is its own commit.
+        """Copy every window of ``spec`` in [start, end), committing consecutive windows in batches.
 
-        ``on_window(window, rows)`` (progress displays) is called as each window is done: once
-        committed, or once read empty (its marker commit follows with the next non-empty window).
+        ``on_window(window, rows)`` (progress displays) is called for each window once committed.
         """
         catalog = self.catalog_factory()
         table = catalog.load_table(self.identifier(spec))
@@ -133,52 +113,52 @@ class Offloader:
             source = check_source(self.warm, spec, table.schema())
             windows = split_windows(start, end, spec.window(self.settings.window))
             counts = window_row_counts(self.warm, source, windows)
-        report = OffloadReport(spec.name)
-        empty_run: list[Window] = []
-
-        def flush_empty() -> None:
-            if empty_run:
-                report.results.append(
-                    self._commit(
-                        catalog, spec, Window(empty_run[0].start, empty_run[-1].end), None, 0, 0, run_id
-                    )
-                )
-                empty_run.clear()
-
-        guard = purge_guard(table, spec, windows, self.settings.catalog_uri, force=self.force)
+        guard = purge_guard(
+            table, spec, _committed_stretch(table, windows), self.settings.catalog_uri, force=self.force
+        )
         guard.check(zip(windows, counts, strict=True))  # counts are upper bounds: refuse early
-        for window, expected in zip(windows, counts, strict=True):
-            started = time.monotonic()
-            writer, rows, checksum = (
-                self._write(table, source, window, expected) if expected else (None, 0, 0)
-            )
-            try:
-                guard.check([(window, rows)])  # the rows actually read (the window may have emptied)
-            except WarmDataPurgedError:
-                if writer is not None:
-                    writer.discard()  # never committed
-                raise
-            if rows == 0:
-                empty_run.append(window)
-                if on_window is not None:
-                    on_window(window, 0)
-                continue
-            assert writer is not None
-            flush_empty()
-            try:
-                result = self._commit(catalog, spec, window, writer, rows, checksum, run_id, started)
-            except CommitNotLandedError:
-                writer.discard()  # known not to have landed: nothing references the files
-                raise
-            except BaseException:
-                _keep_files_of_unknown_commit(spec, window, writer)
-                raise
-            report.results.append(result)
-            if on_window is not None:
-                on_window(window, rows)
-        flush_empty()
-        report.watermark = read_ledger(catalog.load_table(self.identifier(spec))).watermark
+        report = OffloadReport(spec.name)
+        batch = Batch()
+        try:
+            for window, expected in zip(windows, counts, strict=True):
+                batch.add(self._read_window(table, source, guard, window, expected, batch, report, run_id))
+                if batch.full(self.limits):
+                    table = self._commit(catalog, spec, table, batch.take(), report, run_id, on_window)
+            if batch.windows:
+                table = self._commit(catalog, spec, table, batch.take(), report, run_id, on_window)
+        except BaseException:
+            batch.discard()  # windows written but never handed to a commit
+            raise
+        report.watermark = read_ledger(table).watermark
         return report
+
+    def _read_window(
+        self,
+        table: Table,
+        source: SourceTable,
+        guard: PurgeGuard,
+        window: Window,
+        expected: int,
+        batch: Batch,
+        report: OffloadReport,
+        run_id: str,
+    ) -> WrittenWindow:
+        """Read and write one window, checked by the purge guard against the rows actually read.
+
+        When the window is refused, the windows already written are committed first (they passed),
+        then the refusal is raised.
+        """
+        started = time.monotonic()
+        writer, rows, checksum = self._write(table, source, window, expected) if expected else (None, 0, 0)
+        try:
+            guard.check([(window, rows)])  # the rows actually read (the window may have emptied)
+        except WarmDataPurgedError:
+            if writer is not None:
+                writer.discard()  # never committed
+            if batch.windows:
+                self._commit(self.catalog_factory(), source.spec, None, batch.take(), report, run_id, None)
+            raise
+        return WrittenWindow(window, writer, rows, checksum, time.monotonic() - started)
 
     def _write(
         self, table: Table, source: SourceTable, window: Window, expected_rows: int
@@ -215,34 +195,50 @@ class Offloader:
         self,
         catalog: Catalog,
         spec: TableSpec,
-        window: Window,
-        writer: DataFileWriter | None,
-        rows: int,
-        checksum: int,
+        table: Table | None,
+        batch: Batch,
+        report: OffloadReport,
         run_id: str,
-        started: float | None = None,
-    ) -> WindowResult:
-        started = time.monotonic() if started is None else started
-        files = writer.files if writer else []
+        on_window: OnWindow | None,
+    ) -> Table:
+        """Commit a batch in one Iceberg commit; returns the table as the commit left it."""
+        started = time.monotonic()
+        rows, checksum = batch.figures()
         summary = {
             PREFIX + "source-rows": str(rows),
             PREFIX + "source-checksum": f"{checksum:016x}",
             PREFIX + "run-id": run_id,
             PREFIX + "committed-at": datetime.now(UTC).isoformat(),
         }
-        outcome = commit_window(catalog, self.identifier(spec), spec.time_column, window, files, summary)
-        result = WindowResult(
-            table=spec.name,
-            window=window,
-            rows=rows,
-            checksum=checksum,
-            files=len(files),
-            bytes=writer.bytes_written if writer else 0,
-            snapshot_id=outcome.snapshot_id,
-            attempts=outcome.attempts,
-            seconds=time.monotonic() - started,
-        )
+        if len(batch.windows) > 1:
+            summary[WINDOWS_KEY] = batch.encoded_windows()
+        try:
+            outcome = commit_window(
+                catalog,
+                self.identifier(spec),
+                spec.time_column,
+                batch.span,
+                batch.files,
+                summary,
+                table=table,
+            )
+        except CommitNotLandedError:
+            batch.discard()  # known not to have landed: nothing references the files
+            raise
+        except BaseException:
+            _keep_files_of_unknown_commit(spec, batch)
+            raise
+        report.results += window_results(spec, batch, outcome, time.monotonic() - started)
         log.info(
-            "%s %s: %d rows, %d files, snapshot %d", spec.name, window, rows, len(files), outcome.snapshot_id
+            "%s %s: %d window(s), %d rows, %d files, snapshot %d",
+            spec.name,
+            batch.span,
+            len(batch.windows),
+            rows,
+            len(batch.files),
+            outcome.snapshot_id,
         )
-        return result
+        if on_window is not None:
+            for written in batch.windows:
+                on_window(written.window, written.rows)
+        return outcome.table or catalog.load_table(self.identifier(spec))

@@ -1,7 +1,9 @@
 """What the window commits recorded: per window, the source rows and checksum of its newest copy.
 
 Read from the snapshot summaries (the audit trail). Only what the remaining summaries can tell:
-expired summaries and commits cut at another window length leave some windows unknown.
+expired summaries and commits cut at another window length leave some windows unknown. A commit of
+a batch of windows lists each non-empty window's figures (``coldtier.windows``); the rest of its
+span was empty.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from datetime import datetime, timedelta
 
 from pyiceberg.table import Table
 
-from coldtier_assets.offload.sink import PREFIX
+from coldtier_assets.offload.batch import decode_windows
+from coldtier_assets.offload.sink import PREFIX, WINDOWS_KEY
 from coldtier_assets.offload.windows import Ledger, Window, aligned_windows
 
 
@@ -25,12 +28,28 @@ def _recorded_commits(table: Table) -> list[tuple[Window, tuple[int, int]]]:
         start, end = props.get(PREFIX + "window-start"), props.get(PREFIX + "window-end")
         if not (start and end and snapshot.summary and snapshot.summary.operation.value == "append"):
             continue
+        span = Window(datetime.fromisoformat(start), datetime.fromisoformat(end))
+        commits = [(w, v) for w, v in commits if w.end <= span.start or span.end <= w.start]
+        commits += _pieces(span, props)
+    return commits
+
+
+def _pieces(span: Window, props: dict[str, str]) -> list[tuple[Window, tuple[int, int]]]:
+    """What one commit recorded over its span: per listed window its figures, (0, 0) in between."""
+    if WINDOWS_KEY not in props:
         rows = int(props.get(PREFIX + "source-rows", "0"))
         checksum = int(props.get(PREFIX + "source-checksum", "0"), 16)
-        window = Window(datetime.fromisoformat(start), datetime.fromisoformat(end))
-        commits = [(w, v) for w, v in commits if w.end <= window.start or window.end <= w.start]
-        commits.append((window, (rows, checksum) if rows else (0, 0)))
-    return commits
+        return [(span, (rows, checksum) if rows else (0, 0))]
+    pieces: list[tuple[Window, tuple[int, int]]] = []
+    cursor = span.start
+    for window, figures in decode_windows(props[WINDOWS_KEY]):
+        if cursor < window.start:
+            pieces.append((Window(cursor, window.start), (0, 0)))
+        pieces.append((window, figures))
+        cursor = window.end
+    if cursor < span.end:
+        pieces.append((Window(cursor, span.end), (0, 0)))
+    return pieces
 
 
 def recorded_checksums(table: Table, length: timedelta) -> dict[datetime, tuple[int, int] | None]:

@@ -8,6 +8,23 @@ snapshot summaries do not. The snapshot summaries stay the audit trail: window, 
 checksum, run id and a commit id. Conflicts are retried against fresh metadata (recomputing the
 ledger); an unknown outcome is resolved by looking for the commit id in the table's snapshots.
 
+A commit may replace a *span* of consecutive windows at once (a catch-up's batch, see
+``offload/pipeline.py``): the delete covers the span, the ledger gains the whole span, and the summary
+records each non-empty window's rows and checksum under ``coldtier.windows``.
+
+**History stays bounded, so a commit costs the same after a week as after maintenance** (issue #13,
+measured in ``benchmarks/RESULTS.md``). Every window commit makes sure the table has the
+:data:`HISTORY_PROPERTIES` (an operator's own value is kept): pyiceberg then merges manifests as
+commits land (at most ``commit.manifest.min-count-to-merge`` live manifests), and the commit itself
+expires the oldest snapshots beyond ``coldtier.history.max-snapshots``. **Time travel therefore
+reaches the last 100 snapshots** (about a day of 15-minute windows; each catch-up batch is one
+snapshot), or less when the daily maintenance's 7-day expiry is shorter; the ledger (a property)
+does not depend on snapshots. The files only expired snapshots referenced are left to orphan-file
+removal, whose age guard keeps them at least a day. ``write.metadata.previous-versions-max`` with
+``write.metadata.delete-after-commit.enabled`` (in ``ddl/``) bounds the metadata files as before.
+The pyiceberg transaction re-applies (and deep-copies) the whole metadata each time a snapshot
+producer looks at it; :class:`_CachedTransaction` does that once per staged change.
+
 Tables written before the property existed kept the ledger only in snapshot summaries:
 :func:`read_ledger` falls back to the newest one. The first coldtier touch writes the property:
 ``init`` and snapshot expiry through :func:`migrate_ledger` (a commit of its own), an offload
@@ -28,8 +45,9 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, TableProperties, Transaction
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
-from pyiceberg.table.update import AssertRefSnapshotId, SetPropertiesUpdate
+from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotsUpdate, SetPropertiesUpdate
 
 from coldtier_assets.errors import CommitError, CommitNotLandedError
 from coldtier_assets.offload.retry import OutcomeUnknownError, retry_conflicts
@@ -40,6 +58,17 @@ log = logging.getLogger(__name__)
 PREFIX = "coldtier."
 LEDGER_KEY = PREFIX + "ledger"
 COMMIT_ID_KEY = PREFIX + "commit-id"
+#: Per-window figures of a commit that replaced several windows: ``start-end:rows:checksum,…``.
+WINDOWS_KEY = PREFIX + "windows"
+#: How many snapshots a coldtier commit keeps (it expires the oldest beyond this, in the same commit).
+MAX_SNAPSHOTS_KEY = PREFIX + "history.max-snapshots"
+
+#: Table properties every window commit makes sure of (set when missing; an operator's value wins).
+HISTORY_PROPERTIES = {
+    TableProperties.MANIFEST_MERGE_ENABLED: "true",
+    TableProperties.MANIFEST_MIN_MERGE_COUNT: "8",
+    MAX_SNAPSHOTS_KEY: "100",
+}
 
 
 def window_filter(time_column: str, window: Window) -> BooleanExpression:
@@ -119,11 +148,15 @@ def migrate_ledger(catalog: Catalog, identifier: tuple[str, str], *, max_attempt
 
 @dataclass(frozen=True)
 class CommitOutcome:
-    """A landed commit: the snapshot that holds the window's data and how many attempts it took."""
+    """A landed commit: the snapshot that holds the window's data and how many attempts it took.
+
+    ``table`` is the table as the commit left it (reusable for the next commit), when known.
+    """
 
     snapshot_id: int
     attempts: int
     ledger: Ledger
+    table: Table | None = None
 
 
 def _without_internal_retries(table: Table) -> Table:
@@ -148,9 +181,13 @@ def commit_window(
     files: Iterable[DataFile],
     summary: dict[str, str],
     *,
+    table: Table | None = None,
     max_attempts: int = 8,
 ) -> CommitOutcome:
     """Replace the window's rows with ``files`` in one atomic commit, retrying conflicts.
+
+    ``table`` (loaded by the caller, e.g. returned by the previous commit) saves the first attempt
+    a load; a conflict refreshes it. ``window`` may span several windows (a batch).
 
     Raises :class:`CommitNotLandedError` only when the commit is known not to have landed (every
     attempt was a definite conflict and fresh metadata lacks the commit id); any other failure —
@@ -160,16 +197,20 @@ def commit_window(
     commit_id = str(uuid.uuid4())
     unknown = False  # an attempt may have landed: never report "not landed" after one
 
+    loaded = table
+
     def attempt(number: int) -> CommitOutcome:
-        nonlocal unknown
-        table = catalog.load_table(identifier)
-        if unknown and (landed := _find_commit(table, commit_id)) is not None:
-            return CommitOutcome(landed.snapshot_id, number - 1, read_ledger(table))
-        ledger = read_ledger(table).add(window)
+        nonlocal unknown, loaded
+        current = loaded if loaded is not None and number == 1 else catalog.load_table(identifier)
+        loaded = None
+        if unknown and (landed := _find_commit(current, commit_id)) is not None:
+            return CommitOutcome(landed.snapshot_id, number - 1, read_ledger(current))
+        held = read_ledger(current)
+        ledger = held.add(window)
         transaction = _window_transaction(
-            table,
+            current,
             time_column,
-            window,
+            window if held.overlaps(window) else None,
             files,
             ledger,
             {
@@ -192,7 +233,7 @@ def commit_window(
             raise OutcomeUnknownError(str(error)) from error
         snapshot = committed.current_snapshot()
         assert snapshot is not None
-        return CommitOutcome(snapshot.snapshot_id, number, ledger)
+        return CommitOutcome(snapshot.snapshot_id, number, ledger, committed)
 
     try:
         return retry_conflicts(
@@ -210,21 +251,78 @@ def commit_window(
         ) from error.__cause__
 
 
+class _CachedTransaction(Transaction):
+    """A transaction that applies its staged updates to the metadata once per change, not per look.
+
+    pyiceberg's ``Transaction.table_metadata`` re-applies every staged update and deep-copies the
+    result on each access, and a delete + append reads it about 25 times: with a few hundred
+    snapshots that alone cost more than the rest of the commit. The metadata models are frozen, so
+    sharing one copy until the next staged update is safe.
+    """
+
+    _cached: tuple[int, int, TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        """The table's metadata with the staged updates applied (computed once per staged update)."""
+        key = (id(self._table.metadata), len(self._updates))
+        if self._cached is None or self._cached[:2] != key:
+            self._cached = (*key, super().table_metadata)
+        return self._cached[2]
+
+
+def missing_history_properties(properties: dict[str, str]) -> dict[str, str]:
+    """The :data:`HISTORY_PROPERTIES` a table does not set yet (existing tables gain them on commit)."""
+    return {key: value for key, value in HISTORY_PROPERTIES.items() if key not in properties}
+
+
+def snapshots_to_expire(metadata: TableMetadata, adding: int) -> list[int]:
+    """The oldest snapshots to drop so that, with ``adding`` new ones, at most the bound remain.
+
+    Branch and tag heads are never dropped. A bound that is not a positive integer keeps everything.
+    """
+    raw = metadata.properties.get(MAX_SNAPSHOTS_KEY, HISTORY_PROPERTIES[MAX_SNAPSHOTS_KEY])
+    try:
+        bound = int(raw)
+    except ValueError:
+        log.warning("ignoring table property %s=%r: not an integer", MAX_SNAPSHOTS_KEY, raw)
+        return []
+    excess = len(metadata.snapshots) + adding - bound
+    if bound <= 0 or excess <= 0:
+        return []
+    protected = {ref.snapshot_id for ref in metadata.refs.values()}
+    oldest = sorted(metadata.snapshots, key=lambda s: (s.sequence_number or 0, s.timestamp_ms))
+    return [s.snapshot_id for s in oldest if s.snapshot_id not in protected][:excess]
+
+
 def _window_transaction(
     table: Table,
     time_column: str,
-    window: Window,
+    replaced: Window | None,
     files: list[DataFile],
     ledger: Ledger,
     properties: dict[str, str],
 ) -> Transaction:
-    """One transaction: the ledger property, the window's delete and the append of ``files``."""
-    transaction = _without_internal_retries(table).transaction()
-    transaction.set_properties({LEDGER_KEY: ledger.encode()})
-    with warnings.catch_warnings():  # a first copy of a window has nothing to delete: expected
-        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        transaction.delete(window_filter(time_column, window), snapshot_properties=properties)
-    with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+    """One transaction: the ledger property, the window's delete, the append, the history bound.
+
+    ``replaced`` is the window whose rows are deleted: ``None`` when the ledger holds no part of it
+    (a first copy), so the commit reads no manifest. Rows there could only come from another writer,
+    and are kept (nothing but coldtier's own windows is deleted; the consistency check reports them).
+    """
+    table = _without_internal_retries(table)
+    transaction = _CachedTransaction(table)
+    expired = snapshots_to_expire(table.metadata, adding=2)  # at most a delete and an append
+    transaction.set_properties(
+        {LEDGER_KEY: ledger.encode(), **missing_history_properties(table.metadata.properties)}
+    )
+    if replaced is not None:
+        with warnings.catch_warnings():  # a window committed empty has nothing to delete: expected
+            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+            transaction.delete(window_filter(time_column, replaced), snapshot_properties=properties)
+    with transaction.update_snapshot(snapshot_properties=properties).merge_append() as append:
         for file in files:
             append.append_data_file(file)
+    if expired:
+        removal = RemoveSnapshotsUpdate(snapshot_ids=expired)  # pyright: ignore[reportCallIssue]
+        transaction._apply((removal,), ())  # pyright: ignore[reportPrivateUsage]
     return transaction

@@ -97,6 +97,11 @@ class Ledger:
         start, end = window.epoch_range
         return any(low <= start and end <= high for low, high in self.ranges)
 
+    def overlaps(self, window: Window) -> bool:
+        """True when some instant of ``window`` is committed."""
+        start, end = window.epoch_range
+        return any(low < end and start < high for low, high in self.ranges)
+
     def missing(self, windows: Iterable[Window]) -> Iterator[Window]:
         """The windows of ``windows`` that are not committed."""
         return (window for window in windows if not self.covers(window))

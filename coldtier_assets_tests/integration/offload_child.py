@@ -1,8 +1,9 @@
 """A real offload process for crash and concurrency tests: ``python -m … MODE TABLE START END``.
 
 Modes: ``plain`` copies the windows; ``kill-before-commit`` writes the window's data files and
-SIGKILLs itself right before the catalog commit; ``kill-after-commit`` SIGKILLs itself right
-after the commit landed; ``dagster-kill-after-commit`` does the latter inside a Dagster run (on the
+SIGKILLs itself right before the catalog commit (of its first batch with data);
+``kill-after-commit`` SIGKILLs itself right after that commit landed (``$COLDTIER_TEST_BATCH_WINDOWS``
+bounds the windows per commit, default 96); ``dagster-kill-after-commit`` does the latter inside a Dagster run (on the
 instance in $DAGSTER_HOME), so the commit exists but Dagster never records the materialization;
 ``dagster-hold-after-commit-sql`` runs the Dagster job and, right after the catalog committed the
 target table's first window (the SQL is done, the reply not yet back to the offload), creates the
@@ -23,6 +24,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 import coldtier_assets.offload.pipeline as pipeline
 from coldtier_assets.config import load_settings
+from coldtier_assets.offload.batch import BatchLimits
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
@@ -85,7 +87,10 @@ def main() -> None:
                 asset_selection=[*upstream, dg.AssetKey(["cold", table])],
             )
         return
-    offloader = Offloader(settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings))
+    limits = BatchLimits(windows=int(os.environ.get("COLDTIER_TEST_BATCH_WINDOWS", "96")))
+    offloader = Offloader(
+        settings, WarmTier(settings.warm_dsn), lambda: open_catalog(settings), limits=limits
+    )
     report = offloader.offload(
         get_table(table), datetime.fromisoformat(start), datetime.fromisoformat(end), "child"
     )

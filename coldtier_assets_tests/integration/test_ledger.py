@@ -14,10 +14,23 @@ import pytest
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
+from coldtier_assets.offload.batch import BatchLimits
 from coldtier_assets.offload.bootstrap import init_cold
-from coldtier_assets.offload.sink import LEDGER_KEY, PREFIX, coldtier_property, migrate_ledger, read_ledger
+from coldtier_assets.offload.pipeline import Offloader
+from coldtier_assets.offload.recorded import recorded_checksums
+from coldtier_assets.offload.sink import (
+    HISTORY_PROPERTIES,
+    LEDGER_KEY,
+    MAX_SNAPSHOTS_KEY,
+    PREFIX,
+    coldtier_property,
+    migrate_ledger,
+    read_ledger,
+)
 from coldtier_assets.offload.windows import Ledger, Window
+from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
+from coldtier_assets_tests.compare import assert_window_matches
 from coldtier_assets_tests.maintenance_fixtures import (
     BINANCE,
     FEED_END,
@@ -45,14 +58,17 @@ def metadata_versions(table: Table) -> int:
     return len(table.metadata.metadata_log) + 1
 
 
-def test_each_window_commit_sets_the_ledger_property_in_its_own_metadata_file(coldtier: Coldtier) -> None:
+def test_a_run_of_windows_commits_them_and_the_ledger_in_one_metadata_file(coldtier: Coldtier) -> None:
     env = coldtier
     before = metadata_versions(env.table())
     report = env.offloader().offload(BINANCE, FEED_START, HOUR, run_id="ledger-test")
     table = env.table()
-    assert len(report.results) == 4
-    assert metadata_versions(table) == before + 4  # data, summaries and ledger: one commit per window
+    assert len(report.results) == 4 and report.commits == 1  # four windows, one batch
+    assert metadata_versions(table) == before + 1  # data, summaries and ledger: one commit
     assert table.metadata.properties[LEDGER_KEY] == Ledger().add(Window(FEED_START, HOUR)).encode()
+    assert recorded_checksums(table, BINANCE.window(env.settings.window)) == {
+        result.window.start: (result.rows, result.checksum) for result in report.results
+    }  # each window's figures stay known
     for snapshot in table.metadata.snapshots:  # the audit trail stays, without the whole ledger
         assert coldtier_property(snapshot, PREFIX + "window-start") is not None
         assert coldtier_property(snapshot, "coldtier.run-id") == "ledger-test"
@@ -134,8 +150,32 @@ def test_a_conflicting_window_commit_recomputes_the_ledger_from_fresh_metadata(c
         env.offloader().offload(BINANCE, second.start, second.end, run_id="other")
 
     offloader = env.offloader()
-    proxy_catalog: Catalog = CatalogProxy(env.catalog, nth=2, action=other_window)  # type: ignore[assignment]
+    # the run loads the table once and commits against that metadata: stale once the other lands
+    proxy_catalog: Catalog = CatalogProxy(env.catalog, nth=1, action=other_window)  # type: ignore[assignment]
     offloader.catalog_factory = lambda: proxy_catalog
     report = offloader.offload(BINANCE, first.start, first.end, run_id="mine")
     assert report.results[0].attempts == 2  # the first attempt lost against the other commit
     assert read_ledger(env.table()).ranges == (Window(first.start, second.end).epoch_range,)
+
+
+def test_window_commits_give_an_existing_table_its_history_bounds_and_keep_them(coldtier: Coldtier) -> None:
+    """A table created without the bounds gains them on its next commit; a lowered bound holds."""
+    env = coldtier
+    assert not set(HISTORY_PROPERTIES) & set(env.table().metadata.properties)  # as ``init`` created it
+    with env.table().transaction() as transaction:  # an operator keeps only three snapshots
+        transaction.set_properties({MAX_SNAPSHOTS_KEY: "3"})
+    one_per_commit = Offloader(
+        env.settings, env.warm, lambda: open_catalog(env.settings), limits=BatchLimits(windows=1)
+    )
+    report = one_per_commit.offload(BINANCE, FEED_START, FEED_END, run_id="bounded")
+    report = one_per_commit.offload(BINANCE, FEED_START, HOUR, run_id="again")  # re-copies delete too
+    table = env.table()
+    assert report.commits == 4 and len(table.metadata.snapshots) <= 3
+    properties = table.metadata.properties
+    assert properties[MAX_SNAPSHOTS_KEY] == "3"  # the operator's value wins
+    assert properties["commit.manifest-merge.enabled"] == "true"
+    assert read_ledger(table).ranges == (Window(FEED_START, FEED_END).epoch_range,)
+    assert (
+        assert_window_matches(env.warm, env.catalog, env.settings.namespace, BINANCE, FEED_START, FEED_END)
+        > 0
+    )

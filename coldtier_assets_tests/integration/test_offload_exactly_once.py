@@ -15,7 +15,7 @@ from coldtier_assets.config import Settings
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import coldtier_property, read_ledger
 from coldtier_assets.offload.source import check_source, warm_checksum
-from coldtier_assets.offload.windows import Window
+from coldtier_assets.offload.windows import Ledger, Window
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
@@ -109,20 +109,31 @@ def _data_files(catalog: SqlCatalog, settings: Settings, table: str) -> set[Path
     return set((Path(location) / "data").rglob("*.parquet"))
 
 
-@pytest.mark.parametrize("mode", ["kill-before-commit", "kill-after-commit"])
-def test_sigkilled_offload_then_rerun_leaves_exact_rows(
-    mode: str, fed: Settings, warm: WarmTier, catalog: SqlCatalog, coldtier_env: dict[str, str]
+@pytest.mark.parametrize(
+    ("mode", "batch_windows"),
+    [("kill-before-commit", 96), ("kill-after-commit", 96), ("kill-after-commit", 2)],
+)
+def test_sigkilled_batch_commit_then_rerun_leaves_exact_rows(
+    mode: str,
+    batch_windows: int,
+    fed: Settings,
+    warm: WarmTier,
+    catalog: SqlCatalog,
+    coldtier_env: dict[str, str],
 ) -> None:
+    """The hour's four windows are one batch (or two batches of two); SIGKILL before or after it lands."""
     spec = get_table("silver_trades")
-    killed = _child(mode, spec.name, START.isoformat(), (START + H1).isoformat(), coldtier_env)
+    env = {**coldtier_env, "COLDTIER_TEST_BATCH_WINDOWS": str(batch_windows)}
+    killed = _child(mode, spec.name, START.isoformat(), (START + H1).isoformat(), env)
     assert killed.returncode == -9, killed.stderr
     table = catalog.load_table((fed.namespace, spec.name))
     committed = read_ledger(table)
     if mode == "kill-before-commit":
         assert committed.watermark is None  # nothing committed although files were written
-        assert _data_files(catalog, fed, spec.name), "the child should have written data files before dying"
-    else:
-        assert committed.watermark == START + M15  # the first window landed
+        assert len(_data_files(catalog, fed, spec.name)) >= 4, "every window's files were written"
+    else:  # the first batch landed whole, in one snapshot: every window of it, or none
+        assert committed.ranges == Ledger().add(Window(START, START + min(batch_windows, 4) * M15)).ranges
+        assert len(table.metadata.snapshots) == 1
     report = offloader(fed, warm).offload(spec, START, START + H1, run_id="rerun")
     assert report.watermark == START + H1
     assert_window_matches(warm, catalog, fed.namespace, spec, START, START + H1)

@@ -125,7 +125,7 @@ def materialization_metadata(
         "rows": dg.MetadataValue.int(report.rows),
         "bytes": dg.MetadataValue.int(report.bytes),
         "files": dg.MetadataValue.int(report.files),
-        "commits": dg.MetadataValue.int(len(results)),
+        "commits": dg.MetadataValue.int(report.commits),
         # Commits that lost a race to another writer (e.g. a concurrent run) and were retried.
         "conflict_retries": dg.MetadataValue.int(sum(result.attempts - 1 for result in results)),
         "snapshot_id": dg.MetadataValue.text(str(results[-1].snapshot_id) if results else "none"),
@@ -174,7 +174,7 @@ def copy_and_check(
             metadata["rejected_rows"] = dg.MetadataValue.int(rejected)
         context.log.info(
             f"{spec.name} [{span.start:%Y-%m-%d %H:%M}, {span.end:%Y-%m-%d %H:%M}): {report.rows} rows in "
-            f"{len(report.results)} commit(s); watermark {report.watermark}"
+            f"{report.commits} commit(s); watermark {report.watermark}"
         )
         materialized.append(dg.MaterializeResult(asset_key=cold_key(spec), metadata=metadata))
     selected = {key for key in context.selected_asset_check_keys if key.asset_key == cold_key(spec)}

@@ -306,10 +306,11 @@ def _expected_figures(
     lookback of every table. Those windows are compared with their cold rows instead (one query).
     """
     recorded = recorded_checksums(table, length)
-    unknown = [w for w in committed if w.start not in recorded and warm_now[w][0] > 0]
+    # no summary left, or summaries that cannot tell (a batch straddling the window): ask the cold rows
+    unknown = [w for w in committed if recorded.get(w.start) is None and warm_now[w][0] > 0]
     # the cold query runs in coldtier's chDB worker process (embedded) or on the server through ``warm``
     cold = cold_window_checksums(settings, cast(WarmTier, warm), table, spec, unknown) if unknown else {}
-    return {w: cold[w] if w in cold else recorded.get(w.start, (0, 0)) for w in committed}
+    return {w: cold[w] if w in cold else recorded.get(w.start) or (0, 0) for w in committed}
 
 
 def _upstream_drifting(
