@@ -14,7 +14,7 @@ records each non-empty window's rows and checksum under ``coldtier.windows``.
 
 **History stays bounded, so a commit costs the same after a week as after maintenance** (issue #13,
 measured in ``benchmarks/RESULTS.md``). Every window commit makes sure the table has the
-:data:`HISTORY_PROPERTIES` (an operator's own value is kept): pyiceberg then merges manifests as
+``history_bounds.HISTORY_PROPERTIES`` (an operator's own value is kept): pyiceberg then merges manifests as
 commits land (at most ``commit.manifest.min-count-to-merge`` live manifests), and the commit itself
 expires the oldest snapshots beyond ``coldtier.history.max-snapshots``. **Time travel therefore
 reaches the last 100 snapshots** (about a day of 15-minute windows; each catch-up batch is one
@@ -23,7 +23,7 @@ does not depend on snapshots. The files only expired snapshots referenced are le
 removal, whose age guard keeps them at least a day. ``write.metadata.previous-versions-max`` with
 ``write.metadata.delete-after-commit.enabled`` (in ``ddl/``) bounds the metadata files as before.
 The pyiceberg transaction re-applies (and deep-copies) the whole metadata each time a snapshot
-producer looks at it; :class:`_CachedTransaction` does that once per staged change.
+producer looks at it; ``history_bounds.CachedTransaction`` does that once per staged change.
 
 Tables written before the property existed kept the ledger only in snapshot summaries:
 :func:`read_ledger` falls back to the newest one. The first coldtier touch writes the property:
@@ -45,11 +45,15 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, TableProperties, Transaction
-from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import AssertRefSnapshotId, RemoveSnapshotsUpdate, SetPropertiesUpdate
 
 from coldtier_assets.errors import CommitError, CommitNotLandedError
+from coldtier_assets.offload.history_bounds import (
+    CachedTransaction,
+    missing_history_properties,
+    snapshots_to_expire,
+)
 from coldtier_assets.offload.retry import OutcomeUnknownError, retry_conflicts
 from coldtier_assets.offload.windows import Ledger, Window
 
@@ -60,15 +64,6 @@ LEDGER_KEY = PREFIX + "ledger"
 COMMIT_ID_KEY = PREFIX + "commit-id"
 #: Per-window figures of a commit that replaced several windows: ``start-end:rows:checksum,…``.
 WINDOWS_KEY = PREFIX + "windows"
-#: How many snapshots a coldtier commit keeps (it expires the oldest beyond this, in the same commit).
-MAX_SNAPSHOTS_KEY = PREFIX + "history.max-snapshots"
-
-#: Table properties every window commit makes sure of (set when missing; an operator's value wins).
-HISTORY_PROPERTIES = {
-    TableProperties.MANIFEST_MERGE_ENABLED: "true",
-    TableProperties.MANIFEST_MIN_MERGE_COUNT: "8",
-    MAX_SNAPSHOTS_KEY: "100",
-}
 
 
 def window_filter(time_column: str, window: Window) -> BooleanExpression:
@@ -173,6 +168,63 @@ def _find_commit(table: Table, commit_id: str) -> Snapshot | None:
     return None
 
 
+class _CommitAttempts:
+    """The attempts of one :func:`commit_window` call: each on fresh metadata, all with one commit id."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        identifier: tuple[str, str],
+        time_column: str,
+        window: Window,
+        files: list[DataFile],
+        summary: dict[str, str],
+        table: Table | None,
+    ) -> None:
+        self.catalog, self.identifier, self.time_column = catalog, identifier, time_column
+        self.window, self.files, self.loaded = window, files, table
+        self.commit_id = str(uuid.uuid4())
+        self.summary = {
+            **summary,
+            PREFIX + "window-start": window.start.isoformat(),
+            PREFIX + "window-end": window.end.isoformat(),
+            COMMIT_ID_KEY: self.commit_id,
+        }
+        self.unknown = False  # an attempt may have landed: never report "not landed" after one
+
+    def landed(self, table: Table | None = None) -> Snapshot | None:
+        """Return this commit's snapshot in ``table`` (default: freshly loaded), if it landed."""
+        return _find_commit(table or self.catalog.load_table(self.identifier), self.commit_id)
+
+    def __call__(self, number: int) -> CommitOutcome:
+        """Attempt ``number``: the caller's table first, then fresh metadata after a conflict."""
+        current = self.loaded if self.loaded is not None and number == 1 else None
+        current = current or self.catalog.load_table(self.identifier)
+        self.loaded = None
+        if self.unknown and (landed := self.landed(current)) is not None:
+            return CommitOutcome(landed.snapshot_id, number - 1, read_ledger(current))
+        held = read_ledger(current)
+        ledger = held.add(self.window)
+        replaced = self.window if held.overlaps(self.window) else None
+        transaction = _window_transaction(
+            current, self.time_column, replaced, self.files, ledger, self.summary
+        )
+        try:
+            committed = transaction.commit_transaction()
+        except CommitFailedException:  # someone committed first: retried on fresh metadata
+            raise
+        except Exception as error:  # outcome unknown (e.g. connection lost): look for our commit id
+            self.unknown = True
+            log.warning("commit outcome unknown on %s %s: %s", self.identifier, self.window, error)
+            with contextlib.suppress(Exception):
+                if (landed := self.landed()) is not None:
+                    return CommitOutcome(landed.snapshot_id, number, ledger)
+            raise OutcomeUnknownError(str(error)) from error
+        snapshot = committed.current_snapshot()
+        assert snapshot is not None
+        return CommitOutcome(snapshot.snapshot_id, number, ledger, committed)
+
+
 def commit_window(
     catalog: Catalog,
     identifier: tuple[str, str],
@@ -193,106 +245,21 @@ def commit_window(
     attempt was a definite conflict and fresh metadata lacks the commit id); any other failure —
     :class:`CommitError` or whatever escapes — leaves the outcome unknown.
     """
-    files = list(files)
-    commit_id = str(uuid.uuid4())
-    unknown = False  # an attempt may have landed: never report "not landed" after one
-
-    loaded = table
-
-    def attempt(number: int) -> CommitOutcome:
-        nonlocal unknown, loaded
-        current = loaded if loaded is not None and number == 1 else catalog.load_table(identifier)
-        loaded = None
-        if unknown and (landed := _find_commit(current, commit_id)) is not None:
-            return CommitOutcome(landed.snapshot_id, number - 1, read_ledger(current))
-        held = read_ledger(current)
-        ledger = held.add(window)
-        transaction = _window_transaction(
-            current,
-            time_column,
-            window if held.overlaps(window) else None,
-            files,
-            ledger,
-            {
-                **summary,
-                PREFIX + "window-start": window.start.isoformat(),
-                PREFIX + "window-end": window.end.isoformat(),
-                COMMIT_ID_KEY: commit_id,
-            },
-        )
-        try:
-            committed = transaction.commit_transaction()
-        except CommitFailedException:  # someone committed first: retried on fresh metadata
-            raise
-        except Exception as error:  # outcome unknown (e.g. connection lost): look for our commit id
-            unknown = True
-            log.warning("commit outcome unknown on %s %s: %s", identifier, window, error)
-            with contextlib.suppress(Exception):
-                if (landed := _find_commit(catalog.load_table(identifier), commit_id)) is not None:
-                    return CommitOutcome(landed.snapshot_id, number, ledger)
-            raise OutcomeUnknownError(str(error)) from error
-        snapshot = committed.current_snapshot()
-        assert snapshot is not None
-        return CommitOutcome(snapshot.snapshot_id, number, ledger, committed)
-
+    attempts = _CommitAttempts(catalog, identifier, time_column, window, list(files), summary, table)
     try:
         return retry_conflicts(
-            attempt,
+            attempts,
             attempts=max_attempts,
             conflicts=(CommitFailedException, OutcomeUnknownError),
             what=f"{window} to {'.'.join(identifier)}",
             error=CommitError,
         )
     except CommitError as error:
-        if not unknown and _find_commit(catalog.load_table(identifier), commit_id) is None:
+        if not attempts.unknown and attempts.landed() is None:
             raise CommitNotLandedError(str(error)) from error.__cause__  # every attempt a definite conflict
         raise CommitError(
             f"{error} (the commit may have landed; its data files are kept)"
         ) from error.__cause__
-
-
-class _CachedTransaction(Transaction):
-    """A transaction that applies its staged updates to the metadata once per change, not per look.
-
-    pyiceberg's ``Transaction.table_metadata`` re-applies every staged update and deep-copies the
-    result on each access, and a delete + append reads it about 25 times: with a few hundred
-    snapshots that alone cost more than the rest of the commit. The metadata models are frozen, so
-    sharing one copy until the next staged update is safe.
-    """
-
-    _cached: tuple[int, int, TableMetadata] | None = None
-
-    @property
-    def table_metadata(self) -> TableMetadata:
-        """The table's metadata with the staged updates applied (computed once per staged update)."""
-        key = (id(self._table.metadata), len(self._updates))
-        if self._cached is None or self._cached[:2] != key:
-            self._cached = (*key, super().table_metadata)
-        return self._cached[2]
-
-
-def missing_history_properties(properties: dict[str, str]) -> dict[str, str]:
-    """The :data:`HISTORY_PROPERTIES` a table does not set yet (existing tables gain them on commit)."""
-    return {key: value for key, value in HISTORY_PROPERTIES.items() if key not in properties}
-
-
-def snapshots_to_expire(metadata: TableMetadata, adding: int) -> list[int]:
-    """The oldest snapshots to drop so that, with ``adding`` new ones, at most the bound remain.
-
-    Branch and tag heads are never dropped. A bound that is not a positive integer keeps everything.
-    """
-    raw = metadata.properties.get(MAX_SNAPSHOTS_KEY, HISTORY_PROPERTIES[MAX_SNAPSHOTS_KEY])
-    try:
-        bound = int(raw)
-    except ValueError:
-        log.warning("ignoring table property %s=%r: not an integer", MAX_SNAPSHOTS_KEY, raw)
-        return []
-    excess = len(metadata.snapshots) + adding - bound
-    if bound <= 0 or excess <= 0:
-        return []
-    protected = {ref.snapshot_id for ref in metadata.refs.values()}
-    oldest = sorted(metadata.snapshots, key=lambda s: (s.sequence_number or 0, s.timestamp_ms))
-    return [s.snapshot_id for s in oldest if s.snapshot_id not in protected][:excess]
 
 
 def _window_transaction(
@@ -310,7 +277,7 @@ def _window_transaction(
     and are kept (nothing but coldtier's own windows is deleted; the consistency check reports them).
     """
     table = _without_internal_retries(table)
-    transaction = _CachedTransaction(table)
+    transaction = CachedTransaction(table)
     expired = snapshots_to_expire(table.metadata, adding=2)  # at most a delete and an append
     transaction.set_properties(
         {LEDGER_KEY: ledger.encode(), **missing_history_properties(table.metadata.properties)}

@@ -16,12 +16,11 @@ from pyiceberg.table import Table
 
 from coldtier_assets.offload.batch import BatchLimits
 from coldtier_assets.offload.bootstrap import init_cold
+from coldtier_assets.offload.history_bounds import HISTORY_PROPERTIES, MAX_SNAPSHOTS_KEY
 from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.recorded import recorded_checksums
 from coldtier_assets.offload.sink import (
-    HISTORY_PROPERTIES,
     LEDGER_KEY,
-    MAX_SNAPSHOTS_KEY,
     PREFIX,
     coldtier_property,
     migrate_ledger,

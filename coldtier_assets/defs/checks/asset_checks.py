@@ -21,6 +21,7 @@ from datetime import datetime
 
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.keys import cold_key
@@ -36,7 +37,7 @@ from coldtier_assets.offload.quality import (
 )
 from coldtier_assets.offload.quarantine import account_trades
 from coldtier_assets.offload.sink import read_ledger
-from coldtier_assets.offload.verify import Verdict, WindowCheck, by_window, cold_checksum_sql, verify_windows
+from coldtier_assets.offload.verify import Verdict, by_window, cold_checksum_sql, verify_windows
 from coldtier_assets.offload.windows import Window, split_windows
 from coldtier_assets.redact import redact
 from coldtier_assets.tables import REJECTED_TABLE, TableSpec, get_table
@@ -143,34 +144,10 @@ def evaluate_checks(
     length = 0
     if CANDLES in wanted:
         queries["derived"], queries[CANDLES], length = candle_sqls(settings, catalog, spec, windows)
-    results: list[WindowCheck] = []
     answers = dict(zip(queries, cold_rows_batch(settings, warm, list(queries.values())), strict=True))
 
     if CONSISTENCY in wanted:
-        cold_figures = by_window(
-            answers[CONSISTENCY], windows, int(spec.window(settings.window).total_seconds())
-        )
-        try:
-            results = verify_windows(settings, warm, table, spec, windows, cold=cold_figures)
-        except ColdtierError as error:  # e.g. the warm table drifted: the tiers cannot be compared
-            results = []
-            yield CheckOutcome(CONSISTENCY, passed=False, metadata={"error": redact(str(error))})
-    if CONSISTENCY in wanted and results:
-        bad = [r for r in results if r.verdict in (Verdict.MISMATCH, Verdict.NOT_COPIED)]
-        purged = [r for r in results if r.verdict is Verdict.PURGED]
-        yield CheckOutcome(
-            CONSISTENCY,
-            passed=not bad,
-            failed_windows=frozenset(r.window.start for r in bad),
-            metadata={
-                "windows": len(results),
-                "matched": sum(r.verdict is Verdict.MATCH for r in results),
-                "purged_from_warm": ", ".join(_fmt(r.window) for r in purged) or "none",
-                "mismatched": ", ".join(f"{_fmt(r.window)} ({r.verdict.value})" for r in bad) or "none",
-                "warm_rows": sum(r.warm_rows for r in results),
-                "cold_rows": sum(r.cold_rows for r in results),
-            },
-        )
+        yield _consistency_outcome(coldtier, table, spec, windows, answers[CONSISTENCY])
     if DUPLICATES in wanted:
         extra = int(str(answers[DUPLICATES][0][0]))
         yield CheckOutcome(DUPLICATES, passed=extra == 0, metadata={"duplicate_rows": extra})
@@ -182,20 +159,58 @@ def evaluate_checks(
             metadata={"problems": "; ".join(problems) or "none"},
         )
     if CANDLES in wanted:
-        comparisons = candle_comparisons(windows, answers["derived"], answers[CANDLES], length)
-        wrong = [c for c in comparisons if not c.ok]
-        yield CheckOutcome(
-            CANDLES,
-            passed=not wrong,
-            failed_windows=frozenset(c.window.start for c in wrong),
-            metadata={
-                "windows": len(comparisons),
-                "candles": sum(c.cold[0] for c in comparisons),
-                "differing_windows": ", ".join(_fmt(c.window) for c in wrong) or "none",
-            },
-        )
+        yield _candles_outcome(windows, answers["derived"], answers[CANDLES], length)
     if ACCOUNTED in wanted:
         yield accounting_result(coldtier, spec, windows)
+
+
+def _consistency_outcome(
+    coldtier: ColdtierResource,
+    table: Table,
+    spec: TableSpec,
+    windows: list[Window],
+    cold_rows: list[list[object]],
+) -> CheckOutcome:
+    """Warm against cold per window (count and checksum); purged windows are reported, not failed."""
+    settings, warm = coldtier.settings, coldtier.warm
+    cold_figures = by_window(cold_rows, windows, int(spec.window(settings.window).total_seconds()))
+    try:
+        results = verify_windows(settings, warm, table, spec, windows, cold=cold_figures)
+    except ColdtierError as error:  # e.g. the warm table drifted: the tiers cannot be compared
+        return CheckOutcome(CONSISTENCY, passed=False, metadata={"error": redact(str(error))})
+    bad = [r for r in results if r.verdict in (Verdict.MISMATCH, Verdict.NOT_COPIED)]
+    purged = [r for r in results if r.verdict is Verdict.PURGED]
+    return CheckOutcome(
+        CONSISTENCY,
+        passed=not bad,
+        failed_windows=frozenset(r.window.start for r in bad),
+        metadata={
+            "windows": len(results),
+            "matched": sum(r.verdict is Verdict.MATCH for r in results),
+            "purged_from_warm": ", ".join(_fmt(r.window) for r in purged) or "none",
+            "mismatched": ", ".join(f"{_fmt(r.window)} ({r.verdict.value})" for r in bad) or "none",
+            "warm_rows": sum(r.warm_rows for r in results),
+            "cold_rows": sum(r.cold_rows for r in results),
+        },
+    )
+
+
+def _candles_outcome(
+    windows: list[Window], derived: list[list[object]], stored: list[list[object]], length: int
+) -> CheckOutcome:
+    """Gold's cold candles against candles re-derived from cold Silver, per window."""
+    comparisons = candle_comparisons(windows, derived, stored, length)
+    wrong = [c for c in comparisons if not c.ok]
+    return CheckOutcome(
+        CANDLES,
+        passed=not wrong,
+        failed_windows=frozenset(c.window.start for c in wrong),
+        metadata={
+            "windows": len(comparisons),
+            "candles": sum(c.cold[0] for c in comparisons),
+            "differing_windows": ", ".join(_fmt(c.window) for c in wrong) or "none",
+        },
+    )
 
 
 def accounting_result(coldtier: ColdtierResource, spec: TableSpec, windows: list[Window]) -> CheckOutcome:

@@ -1,4 +1,4 @@
-"""What the sensors should launch: closed windows not yet copied, and copied windows that drifted.
+"""What the offload sensor should launch: closed windows not yet copied (healing is in healing.py).
 
 Kept apart from the sensor functions so it can be reasoned about (and tested) with plain inputs:
 the Iceberg ledgers say what is committed, the Dagster instance says what is in flight or failed,
@@ -7,14 +7,11 @@ ClickHouse says what the warm windows hold now.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -25,23 +22,16 @@ from pyiceberg.table import Table
 
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.assets.keys import cold_key
-from coldtier_assets.defs.checks.asset_checks import CANDLES, CONSISTENCY
 from coldtier_assets.defs.jobs import offload_job_name, table_tag, tables_by_window
 from coldtier_assets.defs.partitions import MAX_WINDOWS_PER_RUN, PARTITION_FORMAT
-from coldtier_assets.offload.recorded import recorded_checksums
 from coldtier_assets.offload.sink import read_ledger
-from coldtier_assets.offload.source import check_source
-from coldtier_assets.offload.verify import cold_window_checksums, warm_window_checksums
 from coldtier_assets.offload.windows import (
     Ledger,
     Window,
     aligned_windows,
     closed_window_end,
-    split_windows,
     utc,
 )
-from coldtier_assets.resources.clickhouse import WarmTier
-from coldtier_assets.resources.warm_reader import WarmReader
 from coldtier_assets.tables import TableSpec, get_table
 
 WINDOWS_TAG = "coldtier/windows"
@@ -166,7 +156,8 @@ def failed_attempts(instance: dg.DagsterInstance, job: str, label: str) -> int:
     )
 
 
-def _load(catalog: Catalog, settings: Settings, spec: TableSpec) -> Table:
+def load_table(catalog: Catalog, settings: Settings, spec: TableSpec) -> Table:
+    """The cold table of ``spec``."""
     return catalog.load_table((settings.namespace, spec.name))
 
 
@@ -183,7 +174,7 @@ def plan_closed_windows(
     """
     plan = Plan()
     ledgers = {
-        spec.name: read_ledger(_load(catalog, settings, spec))
+        spec.name: read_ledger(load_table(catalog, settings, spec))
         for group in tables_by_window(settings).values()
         for spec in group
     }
@@ -228,110 +219,13 @@ def _planning_start(
     return max(settings.start, min([horizon, *abandoned]))
 
 
-def _same_job(spec: TableSpec, upstream: str, settings: Settings) -> bool:
+def same_job(spec: TableSpec, upstream: str, settings: Settings) -> bool:
+    """True when ``upstream`` is copied by the same job as ``spec`` (same window length)."""
     return get_table(upstream).window(settings.window) == spec.window(settings.window)
 
 
 def _upstream_ready(spec: TableSpec, window: Window, ledgers: dict[str, Ledger], settings: Settings) -> bool:
     """A table whose upstream is in another job waits until the upstream covers the window."""
     return all(
-        ledgers[upstream].covers(window) or _same_job(spec, upstream, settings) for upstream in spec.upstream
+        ledgers[upstream].covers(window) or same_job(spec, upstream, settings) for upstream in spec.upstream
     )
-
-
-def plan_healing(
-    settings: Settings,
-    warm: WarmReader,
-    catalog: Catalog,
-    instance: dg.DagsterInstance,
-    now: datetime,
-    lookback: timedelta,
-) -> list[Request]:
-    """Requests for copied windows that need copying again.
-
-    Those whose warm rows changed since the copy (late or resent trades), and those whose latest
-    consistency or candle check failed.
-    """
-    requests: list[Request] = []
-    drifting: dict[str, set[datetime]] = {}
-    for length, specs in tables_by_window(settings).items():
-        job = offload_job_name(length)
-        closed_end = closed_window_end(now, length, settings.allowed_lateness)
-        begin = closed_end - lookback
-        begin -= timedelta(seconds=begin.timestamp() % length.total_seconds())
-        windows = split_windows(max(begin, settings.start), closed_end, length) if begin < closed_end else []
-        busy = in_flight_windows(instance, job, length)
-        by_window: dict[Window, list[str]] = {}
-        suffix: dict[Window, str] = {}
-        for spec in specs:
-            table = _load(catalog, settings, spec)
-            ledger = read_ledger(table)
-            committed = [w for w in windows if ledger.covers(w) and w.start not in busy]
-            if not committed:
-                continue
-            warm_now = warm_window_checksums(warm, check_source(warm, spec, table.schema()), committed)
-            expected_of = _expected_figures(settings, warm, table, spec, committed, warm_now, length)
-            failed = _failed_check_partitions(instance, spec)
-            for window in committed:
-                expected = expected_of[window]
-                drift = expected is not None and warm_now[window] != expected and warm_now[window][0] > 0
-                if drift:
-                    drifting.setdefault(spec.name, set()).add(window.start)
-                if (drift or window.start.strftime(PARTITION_FORMAT) in failed) and not _upstream_drifting(
-                    spec, window, drifting, settings
-                ):
-                    by_window.setdefault(window, []).append(spec.name)
-                    digest = hashlib.sha1(repr(warm_now[window]).encode()).hexdigest()[:8]
-                    suffix[window] = suffix.get(window, "") + digest
-        for window, tables in sorted(by_window.items()):
-            requests.append(
-                Request(job, (window,), tuple(sorted(tables)), "heal", key_suffix=suffix[window][:16])
-            )
-    return requests
-
-
-def _expected_figures(
-    settings: Settings,
-    warm: WarmReader,
-    table: Table,
-    spec: TableSpec,
-    committed: list[Window],
-    warm_now: dict[Window, tuple[int, int]],
-    length: timedelta,
-) -> dict[Window, tuple[int, int] | None]:
-    """What each committed window holds: the figures its commits recorded, else the cold rows' own.
-
-    Snapshot expiry (or another engine's commits) can remove every summary of a window; taking
-    such a window as empty made every non-empty one "drift", so one expiry re-copied the whole heal
-    lookback of every table. Those windows are compared with their cold rows instead (one query).
-    """
-    recorded = recorded_checksums(table, length)
-    # no summary left, or summaries that cannot tell (a batch straddling the window): ask the cold rows
-    unknown = [w for w in committed if recorded.get(w.start) is None and warm_now[w][0] > 0]
-    # the cold query runs in coldtier's chDB worker process (embedded) or on the server through ``warm``
-    cold = cold_window_checksums(settings, cast(WarmTier, warm), table, spec, unknown) if unknown else {}
-    return {w: cold[w] if w in cold else recorded.get(w.start) or (0, 0) for w in committed}
-
-
-def _upstream_drifting(
-    spec: TableSpec, window: Window, drifting: dict[str, set[datetime]], settings: Settings
-) -> bool:
-    """A longer Gold window waits while a Silver window inside it is still being healed."""
-    return any(
-        window.start <= start < window.end
-        for upstream in spec.upstream
-        if not _same_job(spec, upstream, settings)
-        for start in drifting.get(upstream, set())
-    )
-
-
-def _failed_check_partitions(instance: dg.DagsterInstance, spec: TableSpec) -> set[str]:
-    keys = [dg.AssetCheckKey(cold_key(spec), CONSISTENCY)]
-    if spec.layer == "gold":
-        keys.append(dg.AssetCheckKey(cold_key(spec), CANDLES))
-    infos = instance.event_log_storage.get_asset_check_partition_info(keys)
-    return {
-        info.partition_key
-        for info in infos
-        if info.partition_key and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
-    }

@@ -11,7 +11,8 @@ import dagster as dg
 from coldtier_assets.config import Settings
 from coldtier_assets.defs.partitions import duration_words
 from coldtier_assets.defs.resources import ColdtierResource
-from coldtier_assets.defs.sensors.planning import failed_attempts, plan_closed_windows, plan_healing
+from coldtier_assets.defs.sensors.healing import plan_healing
+from coldtier_assets.defs.sensors.planning import failed_attempts, plan_closed_windows
 
 Clock = Callable[[], datetime]
 
