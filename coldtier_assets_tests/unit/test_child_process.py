@@ -111,6 +111,9 @@ def test_a_child_killed_mid_call_is_a_clear_error_not_a_hang() -> None:
 
 
 def test_ctrl_c_in_the_parent_stops_the_child_at_once() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT
+    # ignored: install Python's own handler, as in an interactive `coldtier` command.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     child = IsolatedChild("the test child")
     try:
         pid = child.call(_where)[1]
@@ -123,6 +126,7 @@ def test_ctrl_c_in_the_parent_stops_the_child_at_once() -> None:
             os.kill(pid, 0)
     finally:
         child.stop()
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_crash_reports_its_exit_code_and_last_words() -> None:
