@@ -35,8 +35,10 @@ def coldtier(coldtier_env: dict[str, str]) -> Iterator[Coldtier]:
     env = make_coldtier(coldtier_env)
     simulate_history(env.warm, FEED_START, FEED_END, seed=11, trades_per_second=2)
     offloader = env.offloader()
+    middle = FEED_START + (FEED_END - FEED_START) / 2  # two commits each: a catch-up commits as one batch
     for spec in [*(s for s in TABLES if s.layer == "bronze"), SILVER, GOLD]:
-        offloader.offload(spec, FEED_START, FEED_END, run_id="stray-test")
+        for start, end in ((FEED_START, middle), (middle, FEED_END)):
+            offloader.offload(spec, start, end, run_id="stray-test")
     yield env
 
 
