@@ -139,6 +139,9 @@ def test_exporter(secrets: Secrets) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell starts background jobs (a CI runner, nohup) with SIGINT ignored, and the child
+        # would inherit that: give it the default, so Ctrl-C (below) stops it as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         secrets.shown["exporter /metrics"] = _get_when_up(f"http://127.0.0.1:{port}/metrics", exporter)
