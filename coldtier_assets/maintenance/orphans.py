@@ -125,10 +125,20 @@ def _spellings(path: str) -> set[str]:
     return {path, unquote(path)}
 
 
+def known_spellings(referenced: set[str]) -> set[str]:
+    """Every spelling of every referenced path (compare a listed path's spellings against these)."""
+    return {spelling for path in referenced for spelling in _spellings(path)}
+
+
+def is_referenced(path: str, known: set[str]) -> bool:
+    """True when any spelling of ``path`` is in ``known`` (from :func:`known_spellings`)."""
+    return bool(_spellings(path) & known)
+
+
 def unreferenced_files(stored: list[StoredFile], referenced: set[str]) -> list[StoredFile]:
     """Stored files that no referenced path names under any spelling (see the module docstring)."""
-    known = {spelling for path in referenced for spelling in _spellings(path)}
-    return [file for file in stored if not _spellings(file.path) & known]
+    known = known_spellings(referenced)
+    return [file for file in stored if not is_referenced(file.path, known)]
 
 
 def remove_orphan_files(

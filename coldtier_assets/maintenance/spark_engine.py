@@ -37,6 +37,8 @@ from coldtier_assets.maintenance.compaction_plan import partition_filter, plan_c
 from coldtier_assets.maintenance.orphans import (
     OrphanRemovalError,
     file_io_path,
+    is_referenced,
+    known_spellings,
     list_table_files,
     referenced_files,
 )
@@ -160,8 +162,8 @@ class SparkEngine:
             for row in self._call("remove_orphan_files", job, older_than=older_than, dry_run="true")
         ]
         table = job.load()  # the committed metadata as of after Spark's listing
-        referenced = referenced_files(table)
-        wrong = [location for location in candidates if file_io_path(table, location) in referenced]
+        known = known_spellings(referenced_files(table))  # the same spellings rule as the pyiceberg engine
+        wrong = [location for location in candidates if is_referenced(file_io_path(table, location), known)]
         if wrong:
             raise OrphanRemovalError(
                 f"Spark's remove_orphan_files would delete {len(wrong)} file(s) the table references, "
