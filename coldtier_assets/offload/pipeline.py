@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 from pyiceberg.catalog import Catalog
@@ -34,6 +33,7 @@ from coldtier_assets.offload.source import (
     window_row_counts,
 )
 from coldtier_assets.offload.windows import Window, split_windows
+from coldtier_assets.offload.write_queue import WriteQueue
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.tables import TableSpec
 
@@ -120,14 +120,21 @@ class Offloader:
         report = OffloadReport(spec.name)
         batch = Batch()
         try:
-            for window, expected in zip(windows, counts, strict=True):
-                batch.add(self._read_window(table, source, guard, window, expected, batch, report, run_id))
-                if batch.full(self.limits):
-                    table = self._commit(catalog, spec, table, batch.take(), report, run_id, on_window)
-            if batch.windows:
+            with WriteQueue() as queue:  # window n's last slice is written while n + 1 is read
+                for window, expected in zip(windows, counts, strict=True):
+                    written = self._read_window(table, source, guard, window, expected, queue)
+                    batch.add(written)
+                    if batch.full(self.limits):
+                        queue.drain()
+                        table = self._commit(catalog, spec, table, batch.take(), report, run_id, on_window)
+            if batch.windows:  # the queue has drained
                 table = self._commit(catalog, spec, table, batch.take(), report, run_id, on_window)
+        except WarmDataPurgedError:
+            if batch.windows:  # the windows before the refused one passed: commit them, then refuse
+                self._commit(self.catalog_factory(), spec, None, batch.take(), report, run_id, None)
+            raise
         except BaseException:
-            batch.discard()  # windows written but never handed to a commit
+            batch.discard()  # windows written but never handed to a commit (the queue has stopped)
             raise
         report.watermark = read_ledger(table).watermark
         return report
@@ -139,36 +146,37 @@ class Offloader:
         guard: PurgeGuard,
         window: Window,
         expected: int,
-        batch: Batch,
-        report: OffloadReport,
-        run_id: str,
+        queue: WriteQueue,
     ) -> WrittenWindow:
-        """Read and write one window, checked by the purge guard against the rows actually read.
+        """Read one window and queue its writes, checked by the purge guard against the rows actually read.
 
-        When the window is refused, the windows already written are committed first (they passed),
-        then the refusal is raised.
+        A refused window's files are deleted and :class:`WarmDataPurgedError` raised; the caller
+        commits the windows already batched (they passed) before passing the refusal on.
         """
         started = time.monotonic()
-        writer, rows, checksum = self._write(table, source, window, expected) if expected else (None, 0, 0)
+        writer, rows, checksum = (
+            self._write(table, source, window, expected, queue) if expected else (None, 0, 0)
+        )
         try:
             guard.check([(window, rows)])  # the rows actually read (the window may have emptied)
         except WarmDataPurgedError:
+            queue.drain()  # the batched windows are committed next: their last write must have ended
             if writer is not None:
                 writer.discard()  # never committed
-            if batch.windows:
-                self._commit(self.catalog_factory(), source.spec, None, batch.take(), report, run_id, None)
             raise
         return WrittenWindow(window, writer, rows, checksum, time.monotonic() - started)
 
     def _write(
-        self, table: Table, source: SourceTable, window: Window, expected_rows: int
+        self, table: Table, source: SourceTable, window: Window, expected_rows: int, queue: WriteQueue
     ) -> tuple[DataFileWriter, int, int]:
+        """Read the window slice by slice, queueing each slice's write (the last may still be running).
+
+        ClickHouse reads slice n + 1 while slice n is written as Parquet (both release the GIL). One
+        warm session serves all slices of the window.
+        """
         writer = DataFileWriter(table)
         rows = checksum = 0
-        # Pipelined: ClickHouse reads slice n+1 while slice n is written as Parquet (both release the
-        # GIL), so at most two slices are in memory. One warm session serves all slices of the window.
-        with self.warm.session(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
-            pending: Future[None] | None = None
+        with self.warm.session():
             try:
                 for data in read_slices(
                     self.warm, source, window, self.settings.read_slice_rows, expected_rows
@@ -177,16 +185,10 @@ class Offloader:
                     checksum = (checksum + checksum_of(data.column(ROW_HASH_COLUMN))) % 2**64
                     rows += data.num_rows
                     del data
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(writer.write, cold)
+                    queue.submit(writer, cold)
                     del cold
-                if pending is not None:
-                    pending.result()
             except BaseException:
-                if pending is not None:
-                    pending.cancel()
-                    wait([pending])
+                queue.abandon()
                 writer.discard()
                 raise
         return writer, rows, checksum

@@ -21,6 +21,7 @@ from coldtier_assets.offload.pipeline import Offloader
 from coldtier_assets.offload.sink import read_ledger, window_filter
 from coldtier_assets.offload.source import SourceTable, sql_time
 from coldtier_assets.offload.windows import Window
+from coldtier_assets.offload.write_queue import WriteQueue
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
 from coldtier_assets.tables import TABLES, get_table
@@ -124,15 +125,23 @@ def test_a_day_dropped_by_retention_is_refused_even_when_the_counts_do_not_shrin
 
 
 class EmptyingOffloader(Offloader):
-    """The real offload; between planning (row counts) and reading, half the window is deleted."""
+    """The real offload; between planning (row counts) and reading, half the window is deleted.
 
-    def _write(self, table: Table, source: SourceTable, window: Window, expected_rows: int) -> Any:
+    ``emptied`` names the one window to empty; ``None`` empties every window read.
+    """
+
+    emptied: Window | None = None
+
+    def _write(
+        self, table: Table, source: SourceTable, window: Window, expected_rows: int, queue: WriteQueue
+    ) -> Any:
         column = f"`{source.time_column}`"
-        self.warm.command(
-            f"ALTER TABLE `{source.spec.name}` DELETE WHERE {column} >= {sql_time(window.start)} "
-            f"AND {column} < {sql_time(window.end)} AND trade_id % 2 = 0 SETTINGS mutations_sync = 2"
-        )
-        return super()._write(table, source, window, expected_rows)
+        if self.emptied in (None, window):
+            self.warm.command(
+                f"ALTER TABLE `{source.spec.name}` DELETE WHERE {column} >= {sql_time(window.start)} "
+                f"AND {column} < {sql_time(window.end)} AND trade_id % 2 = 0 SETTINGS mutations_sync = 2"
+            )
+        return super()._write(table, source, window, expected_rows, queue)
 
 
 def test_a_window_emptied_between_planning_and_reading_is_refused(coldtier_env: dict[str, str]) -> None:
@@ -146,3 +155,33 @@ def test_a_window_emptied_between_planning_and_reading_is_refused(coldtier_env: 
 
     assert _cold_window(env.table()) == cold_before
     assert {task.file.file_path for task in env.table().scan().plan_files()} == data_files
+
+
+def test_a_refused_window_commits_the_windows_before_it_and_keeps_its_own(
+    coldtier_env: dict[str, str],
+) -> None:
+    env = make_coldtier(coldtier_env)
+    earlier = Window(WINDOW.start - M15, WINDOW.start)
+    simulate_history(env.warm, earlier.start, WINDOW.end, seed=22, trades_per_second=2)
+    env.offloader().offload(BINANCE, DAY_A, DAY)
+    cold_before = _cold_window(env.table())
+    snapshots_before = len(env.table().metadata.snapshots)
+
+    emptying = EmptyingOffloader(env.settings, env.warm, lambda: open_catalog(env.settings))
+    emptying.emptied = WINDOW  # the batch's last window
+    with pytest.raises(WarmDataPurgedError, match=re.escape(f"window {WINDOW}: ClickHouse has")):
+        emptying.offload(BINANCE, earlier.start, WINDOW.end)
+
+    table = env.table()
+    assert _cold_window(table)[0] == cold_before[0]  # the refused window keeps its cold rows
+    committed = table.current_snapshot()
+    assert committed is not None and len(table.metadata.snapshots) > snapshots_before
+    assert committed.summary is not None
+    assert committed.summary["coldtier.window-end"] == earlier.end.isoformat()  # only the earlier window
+    warm_earlier = env.warm.rows(
+        f"SELECT count() FROM `{BINANCE.name}` FINAL WHERE {BINANCE.time_column} >= {sql_time(earlier.start)} "
+        f"AND {BINANCE.time_column} < {sql_time(earlier.end)}"
+    )[0][0]
+    cold_earlier = table.scan(row_filter=window_filter(BINANCE.time_column, earlier)).to_arrow().num_rows
+    assert cold_earlier == warm_earlier > 0
+    assert read_ledger(table).overlaps(WINDOW)  # the refused window stays copied, as it was
