@@ -8,6 +8,7 @@ redacted too. Library log records are dropped unless debugging, so no stray line
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -106,6 +107,17 @@ class ColdtierGroup(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         quiet_library_logs()
+        try:
+            self._run_standalone(args, prog_name, complete_var, **extra)
+        finally:
+            # The work is done and every file closed: skip the interpreter's final garbage
+            # collections over the ~100k objects pyiceberg, SQLAlchemy and pandas leave behind
+            # (≈ 0.3 s of every command; objects are still freed by reference counting).
+            gc.freeze()
+
+    def _run_standalone(
+        self, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None, **extra: Any
+    ) -> NoReturn:
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.UsageError as error:
