@@ -8,9 +8,11 @@ catalog and a local warehouse directory, all under ``COLDTIER_HOME``. A wrong va
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,61 +24,15 @@ DEFAULT_START = "2026-01-01T00:00:00+00:00"
 MAINTENANCE_ENGINES = ("pyiceberg", "spark")
 DEFAULT_SPARK_MASTER = "local[2]"
 
+
+def _settings_doc() -> tuple[tuple[str, str, str], ...]:
+    """(environment variable, meaning, default) of every setting, from the bundled ``settings.toml``."""
+    text = resources.files("coldtier_assets").joinpath("settings.toml").read_text(encoding="utf-8")
+    return tuple((s["variable"], s["meaning"], s["default"]) for s in tomllib.loads(text)["setting"])
+
+
 #: (environment variable, meaning, default) for the README and `coldtier config`.
-SETTINGS_DOC: tuple[tuple[str, str, str], ...] = (
-    ("COLDTIER_HOME", "directory for all local state", "./.coldtier"),
-    ("COLDTIER_WARM_DSN", "warm tier: chdb:///path or http(s)://user:pw@host:8123/db", "chdb://$HOME/warm"),
-    (
-        "COLDTIER_CATALOG_URI",
-        "Iceberg SQL catalog: sqlite:///file or postgresql://…",
-        "sqlite:///$HOME/catalog.db",
-    ),
-    ("COLDTIER_CATALOG_NAME", "catalog name (Spark/Trino JdbcCatalog use the same)", "coldtier"),
-    ("COLDTIER_NAMESPACE", "Iceberg namespace of the cold tables", "cold"),
-    ("COLDTIER_WAREHOUSE", "warehouse location: file:///dir or s3://bucket/prefix", "file://$HOME/warehouse"),
-    (
-        "COLDTIER_S3_ENDPOINT",
-        "S3-compatible endpoint for an s3:// warehouse (path-style addressing)",
-        "unset: AWS",
-    ),
-    ("AWS_ACCESS_KEY_ID", "S3 access key id (s3:// warehouse)", "unset: the AWS default credential chain"),
-    (
-        "AWS_SECRET_ACCESS_KEY",
-        "S3 secret access key (never shown)",
-        "unset: the AWS default credential chain",
-    ),
-    ("AWS_REGION", "S3 region (AWS_DEFAULT_REGION is read too)", "us-east-1"),
-    ("COLDTIER_WINDOW_MINUTES", "base offload window in minutes (divides 60)", "15"),
-    ("COLDTIER_ALLOWED_LATENESS_SECONDS", "wait after a window ends before copying it", "120"),
-    ("COLDTIER_START", "first window (UTC midnight, ISO 8601)", DEFAULT_START),
-    ("COLDTIER_READ_SLICE_ROWS", "rows read from ClickHouse per slice (bounds memory)", "250000"),
-    ("COLDTIER_FIRST_COPY_LOOKBACK_HOURS", "sensor: how far back a table with nothing copied starts", "24"),
-    ("COLDTIER_HEAL_LOOKBACK_HOURS", "sensor: how far back copied windows are compared with ClickHouse", "6"),
-    (
-        "COLDTIER_WARM_LOCK_TIMEOUT_SECONDS",
-        "embedded warm tier: how long a command waits for another process to release it",
-        "900",
-    ),
-    (
-        "COLDTIER_MAINTENANCE_ENGINE",
-        "maintenance engine: pyiceberg (in process) or spark (Iceberg's own procedures)",
-        "pyiceberg",
-    ),
-    (
-        "COLDTIER_SPARK_MASTER",
-        "Spark master for maintenance: local[N], spark://host:7077, yarn, k8s://…",
-        "local[2]",
-    ),
-    ("COLDTIER_SPARK_CONF", "extra Spark settings for maintenance: key=value,key=value", "unset"),
-    (
-        "COLDTIER_MAX_CONCURRENT_RUNS",
-        "Dagster runs in progress at once (queued run coordinator); a catch-up is split into this many runs",
-        "2 embedded (chDB serves one process), 4 with a ClickHouse server",
-    ),
-    ("COLDTIER_MAX_RUNS_PER_TABLE", "runs copying one table at once (run tag limit per table)", "4"),
-    ("DAGSTER_HOME", "Dagster instance directory", "$HOME/dagster_home"),
-    ("COLDTIER_DAGSTER_PG_URL", "PostgreSQL URL for the Dagster instance (production)", "unset: SQLite"),
-)
+SETTINGS_DOC = _settings_doc()
 
 
 @dataclass(frozen=True)

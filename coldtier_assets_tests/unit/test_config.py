@@ -1,7 +1,9 @@
+import re
 from pathlib import Path
 
 import pytest
 
+from coldtier_assets import config
 from coldtier_assets.config import load_settings
 from coldtier_assets.errors import ConfigError
 
@@ -99,3 +101,12 @@ def test_definitions_fail_at_start_up_on_a_wrong_value(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "COLDTIER_WINDOW_MINUTES must divide 60" in result.stderr
+
+
+def test_every_coldtier_variable_read_is_documented_with_its_real_default() -> None:
+    source = (Path(config.__file__)).read_text()
+    read = set(re.findall(r'"(COLDTIER_[A-Z_]+)"', source))
+    documented = {variable: default for variable, _meaning, default in config.SETTINGS_DOC}
+    assert read <= set(documented), f"undocumented: {sorted(read - set(documented))}"
+    assert documented["COLDTIER_START"] == config.DEFAULT_START
+    assert documented["COLDTIER_SPARK_MASTER"] == config.DEFAULT_SPARK_MASTER
