@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from pyarrow.fs import FileSelector, FileSystem, FileType
@@ -38,8 +39,7 @@ class OrphanRemovalError(ColdtierError):
     """The table's files cannot be listed (unsupported FileIO) or an orphan could not be deleted."""
 
 
-@dataclass(frozen=True)
-class StoredFile:
+class StoredFile(NamedTuple):
     """A file under the table location: its FileIO path (``/dir/f`` or ``bucket/key``), size, mtime."""
 
     path: str

@@ -136,20 +136,13 @@ METRICS: tuple[MetricDef, ...] = (
         "Duration of the latest run of the maintenance action on the table.",
         ("table", "action"),
     ),
-    _gauge(
-        "coldtier_maintenance_last_files",
-        "Data files before and after the latest run of the maintenance action.",
-        ("table", "action", "stage"),
-    ),
-    _gauge(
-        "coldtier_maintenance_last_bytes",
-        "Data bytes before and after the latest run of the maintenance action.",
-        ("table", "action", "stage"),
-    ),
-    _gauge(
-        "coldtier_maintenance_last_rows",
-        "Rows before and after the latest run of the maintenance action.",
-        ("table", "action", "stage"),
+    *(
+        _gauge(
+            f"coldtier_maintenance_last_{figure}",
+            f"{what} before and after the latest run of the maintenance action.",
+            ("table", "action", "stage"),
+        )
+        for figure, what in (("files", "Data files"), ("bytes", "Data bytes"), ("rows", "Rows"))
     ),
     _counter(
         "coldtier_maintenance_runs_total",

@@ -38,7 +38,7 @@ import logging
 import uuid
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
@@ -168,29 +168,27 @@ def _find_commit(table: Table, commit_id: str) -> Snapshot | None:
     return None
 
 
+@dataclass
 class _CommitAttempts:
     """The attempts of one :func:`commit_window` call: each on fresh metadata, all with one commit id."""
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        identifier: tuple[str, str],
-        time_column: str,
-        window: Window,
-        files: list[DataFile],
-        summary: dict[str, str],
-        table: Table | None,
-    ) -> None:
-        self.catalog, self.identifier, self.time_column = catalog, identifier, time_column
-        self.window, self.files, self.loaded = window, files, table
-        self.commit_id = str(uuid.uuid4())
+    catalog: Catalog
+    identifier: tuple[str, str]
+    time_column: str
+    window: Window
+    files: list[DataFile]
+    summary: dict[str, str]
+    loaded: Table | None  # the caller's table, used by the first attempt
+    commit_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    unknown: bool = False  # an attempt may have landed: never report "not landed" after one
+
+    def __post_init__(self) -> None:
         self.summary = {
-            **summary,
-            PREFIX + "window-start": window.start.isoformat(),
-            PREFIX + "window-end": window.end.isoformat(),
+            **self.summary,
+            PREFIX + "window-start": self.window.start.isoformat(),
+            PREFIX + "window-end": self.window.end.isoformat(),
             COMMIT_ID_KEY: self.commit_id,
         }
-        self.unknown = False  # an attempt may have landed: never report "not landed" after one
 
     def landed(self, table: Table | None = None) -> Snapshot | None:
         """Return this commit's snapshot in ``table`` (default: freshly loaded), if it landed."""

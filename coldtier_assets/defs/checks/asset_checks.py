@@ -108,6 +108,13 @@ class CheckOutcome:
     metadata: Mapping[str, dg.RawMetadataValue]
     failed_windows: frozenset[datetime] | None = None
 
+    @classmethod
+    def per_window(
+        cls, check_name: str, failed: list[Window], metadata: Mapping[str, dg.RawMetadataValue]
+    ) -> CheckOutcome:
+        """An outcome judged window by window: it fails for exactly the ``failed`` windows."""
+        return cls(check_name, not failed, metadata, frozenset(window.start for window in failed))
+
     def passed_for(self, window_start: datetime) -> bool:
         """Whether the check passed for the window (partition) starting at ``window_start``."""
         if self.passed:
@@ -180,11 +187,10 @@ def _consistency_outcome(
         return CheckOutcome(CONSISTENCY, passed=False, metadata={"error": redact(str(error))})
     bad = [r for r in results if r.verdict in (Verdict.MISMATCH, Verdict.NOT_COPIED)]
     purged = [r for r in results if r.verdict is Verdict.PURGED]
-    return CheckOutcome(
+    return CheckOutcome.per_window(
         CONSISTENCY,
-        passed=not bad,
-        failed_windows=frozenset(r.window.start for r in bad),
-        metadata={
+        [r.window for r in bad],
+        {
             "windows": len(results),
             "matched": sum(r.verdict is Verdict.MATCH for r in results),
             "purged_from_warm": ", ".join(_fmt(r.window) for r in purged) or "none",
@@ -201,11 +207,10 @@ def _candles_outcome(
     """Gold's cold candles against candles re-derived from cold Silver, per window."""
     comparisons = candle_comparisons(windows, derived, stored, length)
     wrong = [c for c in comparisons if not c.ok]
-    return CheckOutcome(
+    return CheckOutcome.per_window(
         CANDLES,
-        passed=not wrong,
-        failed_windows=frozenset(c.window.start for c in wrong),
-        metadata={
+        [c.window for c in wrong],
+        {
             "windows": len(comparisons),
             "candles": sum(c.cold[0] for c in comparisons),
             "differing_windows": ", ".join(_fmt(c.window) for c in wrong) or "none",
@@ -230,12 +235,7 @@ def accounting_result(coldtier: ColdtierResource, spec: TableSpec, windows: list
         metadata[f"rejected_{exchange}"] = sum(account.rejected for account in mine)
         metadata[f"bronze_{exchange}"] = sum(account.bronze for account in mine)
     del spec  # the invariant spans the three exchanges, whichever table carries the check
-    return CheckOutcome(
-        ACCOUNTED,
-        passed=not wrong,
-        metadata=metadata,
-        failed_windows=frozenset(account.window.start for account in wrong),
-    )
+    return CheckOutcome.per_window(ACCOUNTED, [account.window for account in wrong], metadata)
 
 
 def upstream_problems(

@@ -21,6 +21,19 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _running_sensor(
+    name: str, jobs: list[dg.UnresolvedAssetJobDefinition], interval_seconds: int, description: str
+) -> Callable[[Callable[..., Iterator[dg.RunRequest | dg.SkipReason]]], dg.SensorDefinition]:
+    """The decorator of a coldtier sensor: on from the start (a fresh deployment copies by itself)."""
+    return dg.sensor(
+        name=name,
+        jobs=jobs,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+
+
 def build_offload_sensor(
     settings: Settings, jobs: list[dg.UnresolvedAssetJobDefinition], clock: Clock = _utc_now
 ) -> dg.SensorDefinition:
@@ -30,15 +43,12 @@ def build_offload_sensor(
     the only record of what is copied, so a daemon that was down catches up on its next tick.
     """
 
-    @dg.sensor(
-        name="offload_closed_windows",
-        jobs=jobs,
-        minimum_interval_seconds=max(10, min(60, settings.window_minutes * 60 // 3)),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=(
-            f"Copies every window once it has closed and {duration_words(settings.allowed_lateness)} "
-            "have passed (late trades), exactly once, upstream tables first."
-        ),
+    @_running_sensor(
+        "offload_closed_windows",
+        jobs,
+        max(10, min(60, settings.window_minutes * 60 // 3)),
+        f"Copies every window once it has closed and {duration_words(settings.allowed_lateness)} "
+        "have passed (late trades), exactly once, upstream tables first.",
     )
     def offload_closed_windows(
         context: dg.SensorEvaluationContext, coldtier: ColdtierResource
@@ -60,15 +70,12 @@ def build_healing_sensor(
 ) -> dg.SensorDefinition:
     """Re-requests copied windows whose warm rows changed (late trades) or whose consistency check failed."""
 
-    @dg.sensor(
-        name="heal_drifted_windows",
-        jobs=jobs,
-        minimum_interval_seconds=max(30, settings.window_minutes * 60 // 3),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=(
-            f"Compares the last {duration_words(settings.heal_lookback)} of copied windows with ClickHouse "
-            "and re-copies those that changed or failed their consistency check."
-        ),
+    @_running_sensor(
+        "heal_drifted_windows",
+        jobs,
+        max(30, settings.window_minutes * 60 // 3),
+        f"Compares the last {duration_words(settings.heal_lookback)} of copied windows with ClickHouse "
+        "and re-copies those that changed or failed their consistency check.",
     )
     def heal_drifted_windows(
         context: dg.SensorEvaluationContext, coldtier: ColdtierResource
