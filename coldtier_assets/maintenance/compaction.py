@@ -76,14 +76,9 @@ class CompactionResult:
     skipped: list[str] = field(default_factory=list)
 
     @property
-    def files_replaced(self) -> int:
-        """Small files removed in total."""
-        return sum(part.files_before for part in self.partitions)
-
-    @property
-    def files_written(self) -> int:
-        """New files added in total."""
-        return sum(part.files_after for part in self.partitions)
+    def file_counts(self) -> tuple[int, int]:
+        """(small files removed, new files added) over every compacted partition."""
+        return sum(p.files_before for p in self.partitions), sum(p.files_after for p in self.partitions)
 
 
 def _ledger_property(table: Table) -> str | None:

@@ -22,6 +22,9 @@ from coldtier_assets.simulate.columns import Columns, concat_columns, empty_colu
 from coldtier_assets.simulate.model import BLOCK_SECONDS, Span, TradeGenerator
 from coldtier_assets.tables import EXCHANGES
 
+#: How long consecutive history batches share one warm-tier session before it is reopened.
+SESSION_HOLD_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class FeedBatch:
@@ -223,21 +226,19 @@ def simulate_history(
     seed: int = 7,
     trades_per_second: float = 150.0,
     batch_seconds: int = 300,
-    max_lock_seconds: float = 5.0,
 ) -> SimulationReport:
     """Generate the feed for ``[start, end)`` and write it batch by batch into the Bronze tables.
 
-    Consecutive batches share one warm-tier session until it has been open ``max_lock_seconds``
-    (then the embedded chDB lock is released and a new session opened): opening a chDB session costs
-    tens of milliseconds, and closing it interrupts background merges, so one session per 300-second
-    batch would make a multi-million-trade history several times slower. ``max_lock_seconds=0``
-    gives one session per batch.
+    Consecutive batches share one warm-tier session until it has been open
+    :data:`SESSION_HOLD_SECONDS` (then the embedded chDB lock is released and a new session opened):
+    opening a chDB session costs tens of milliseconds, and closing it interrupts background merges,
+    so one session per 300-second batch would make a multi-million-trade history several times slower.
     """
     began = time.perf_counter()
     trades: dict[str, int] = {}
     duplicates: dict[str, int] = {}
     batches = 0
-    writer = _SessionWriter(warm, hold_seconds=max_lock_seconds)
+    writer = _SessionWriter(warm, hold_seconds=SESSION_HOLD_SECONDS)
     try:
         for batch in generate_history(
             start, end, seed=seed, trades_per_second=trades_per_second, batch_seconds=batch_seconds

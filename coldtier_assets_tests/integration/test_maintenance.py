@@ -150,7 +150,7 @@ def test_expiry_keeps_the_ledger_and_orphan_removal_spares_files_in_flight(
     ledger = read_ledger(env.table())
     small_files = {file.file_path for file in live_data_files(env.table())}
     compacted = compact_table(env.catalog, env.identifier, sort_columns=(BINANCE.time_column,))
-    assert compacted.files_replaced == 8 and compacted.files_written == 1
+    assert compacted.file_counts == (8, 1)
     # another writer (say Spark) commits on top without a coldtier summary: the ledger (a table
     # property) survives expiry down to that one snapshot
     transaction = env.table().transaction()
@@ -233,7 +233,7 @@ def test_compaction_racing_a_window_commit_in_either_order_loses_and_doubles_not
 
     def compact() -> None:
         compacted = compact_table(open_catalog(env.settings), env.identifier)
-        assert compacted.files_replaced == 2
+        assert compacted.file_counts[0] == 2
 
     proxy = CatalogProxy(open_catalog(env.settings), nth=1, action=compact)
     offloader = env.offloader()
