@@ -5,8 +5,8 @@ and a small trade rate, so the prior commits are cheap to create:
 
 * ``silver``: ``silver_trades`` alone. Before each point, the offload core commits 1-minute windows
   (one commit each, untimed) until the table holds the point's number of prior window commits; then
-  it times three more one-window offloads (the median is reported), ``verify`` of one window and the
-  table's per-partition checks of one window, and reports the table's snapshots, live manifests,
+  it times ``--repeats`` (default 3) more one-window offloads (the median is reported), ``verify``
+  of one window and the table's per-partition checks of one window, and reports the table's snapshots, live manifests,
   ``metadata.json`` size and the planning time of a one-window scan.
 * ``cycle``: all the tables through Dagster. Point *k* uses simulated day *k*: trades in its first
   *n* minutes (the history, copied untimed by the offload core, one commit per 1-minute window) and
@@ -42,7 +42,7 @@ from coldtier_assets.offload.batch import BatchLimits
 T0 = datetime(2026, 11, 10, tzinfo=UTC)  # day 0 of the simulated history (partitions exist: it is past)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
-REPEATS = 3
+REPEATS = 3  # timed one-window offloads per point (median reported); --repeats
 #: Prior commits are the steady state: a sensor run copies one window, one commit.
 ONE_WINDOW_PER_COMMIT = BatchLimits(windows=1)
 
@@ -78,7 +78,7 @@ def table_shape(table: Any, time_column: str, window: Any) -> dict[str, float]:
     }
 
 
-def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any]]:
+def silver_part(home: Path, points: list[int], rate: float, repeats: int = REPEATS) -> list[dict[str, Any]]:
     """One window of Silver as its history grows (offload core, verify, per-partition checks)."""
     _configure(home)
     import dagster as dg
@@ -100,7 +100,7 @@ def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, An
     warm = WarmTier(settings.warm_dsn)
     init_all(warm, open_catalog(settings), settings.namespace)
     spec = get_table("silver_trades")
-    minutes = max(points) + REPEATS * len(points) + 1
+    minutes = max(points) + repeats * len(points) + 1
     simulate_history(warm, T0, T0 + minutes * MINUTE, seed=7, trades_per_second=rate)
     offloader = Offloader(settings, warm, lambda: open_catalog(settings), limits=ONE_WINDOW_PER_COMMIT)
     resource = ColdtierResource.from_settings(settings)
@@ -121,7 +121,7 @@ def silver_part(home: Path, points: list[int], rate: float) -> list[dict[str, An
             Window(cursor - MINUTE, cursor) if commits else Window(cursor, cursor + MINUTE),
         )
         window_times, cpu_times, commit_times = [], [], []
-        for _ in range(REPEATS):
+        for _ in range(repeats):
             began, cpu = time.perf_counter(), time.process_time()
             report = offloader.offload(spec, cursor, cursor + MINUTE, run_id="measured")
             window_times.append(time.perf_counter() - began)
@@ -243,6 +243,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", choices=["silver", "cycle"], default=["silver", "cycle"])
     parser.add_argument("--rate", type=float, default=1.0, help="simulated trades per second (all exchanges)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="timed windows per silver point")
     args = parser.parse_args()
     cap = args.max_commits if args.max_commits is not None else max(args.points)
     points = sorted(p for p in args.points if p <= cap)
@@ -253,7 +254,9 @@ def main() -> None:
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: {' '.join(sys.argv)}", flush=True)
     results = {}
     if "silver" in args.parts:
-        results["silver"] = silver_part((args.out / "history_silver").resolve(), points, args.rate)
+        results["silver"] = silver_part(
+            (args.out / "history_silver").resolve(), points, args.rate, args.repeats
+        )
     if "cycle" in args.parts:
         results["cycle"] = cycle_part((args.out / "history_cycle").resolve(), cycle_points, args.rate)
     for part, rows in results.items():

@@ -159,8 +159,8 @@ def day_of_windows(home: Path) -> dict[str, float]:
     """A day of 15-minute windows, each figure a whole command: export, first copy, re-copy, empty start-up.
 
     Export: a process that opens chDB and exports the day with ``FORMAT Parquet`` (zstd) to a file.
-    coldtier: ``coldtier offload --table silver_trades`` over the day (24 window commits), then the
-    same command again (a re-copy: every window replaced in its own commit), and the start-up of
+    coldtier: ``coldtier offload --table silver_trades`` over the day (24 windows, one batch commit),
+    then the same command again (a re-copy: every window replaced, again in one commit), and the start-up of
     the command on one empty window before the data.
     """
     prepare(home, DAY_TRADES, DAY_START, DAY_END - DAY_START)
