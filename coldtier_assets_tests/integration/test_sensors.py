@@ -311,3 +311,53 @@ def test_expired_summaries_do_not_make_every_window_drift(
     )
     heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
     assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}
+
+
+def test_a_failed_check_stays_healed_after_its_heal_run_dies_before_checking(
+    world: tuple[Settings, dg.DagsterInstance], warm: WarmTier
+) -> None:
+    """Found by the soak (#12): Dagster marks a run's checks planned when the run is created.
+
+    The planned record became the partition's latest, so once a heal run of a window whose candle
+    check had failed was killed before its checks ran, the window was never requested again.
+    """
+    from coldtier_assets.defs.sensors.planning import Request
+    from coldtier_assets.offload.windows import Window
+
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert launch(settings, instance, request)
+    for follow_up in tick(settings, instance, NOW)[0]:  # the 30-minute and hourly candles
+        assert launch(settings, instance, follow_up)
+    warm.command(
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        "(44, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
+    )
+    # Gold re-copied before cold Silver has the late trade: its candle check fails (as in the soak)
+    window = Window(DAY + timedelta(hours=22), DAY + timedelta(hours=22, minutes=30))
+    early = Request("offload_30m", (window,), ("gold_ohlcv_30m",), "heal").run_request(0)
+    assert not launch(settings, instance, early)
+    jobs = list(build_definitions(settings).jobs or [])
+    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
+    resources = {"coldtier": ColdtierResource.from_settings(settings)}
+
+    def heal() -> dict[str, dg.RunRequest]:
+        context = dg.build_sensor_context(instance=instance, resources=resources)
+        return {r.job_name or "": r for r in healer.evaluate_tick(context).run_requests or []}
+
+    assert launch(settings, instance, heal()["offload_15m"])  # cold Silver gets the late trade
+    retry = heal()["offload_30m"]
+    assert retry.tags["dagster/partition"] == "2026-11-24-22:00"
+
+    # the heal run is created (its checks planned), then its worker dies before the checks run
+    job = build_definitions(settings).resolve_job_def("offload_30m")
+    run = instance.create_run_for_job(
+        job, tags=dict(retry.tags), asset_selection=set(retry.asset_selection or [])
+    )
+    instance.report_run_failed(run)
+
+    again = heal().get("offload_30m")
+    assert again is not None and again.tags["dagster/partition"] == "2026-11-24-22:00"
+    assert again.run_key != retry.run_key  # a fresh key: the dead run counts as a failed attempt
+    assert launch(settings, instance, again)
+    assert "offload_30m" not in heal()

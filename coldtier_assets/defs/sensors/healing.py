@@ -118,12 +118,37 @@ def _upstream_drifting(
 
 
 def _failed_check_partitions(instance: dg.DagsterInstance, spec: TableSpec) -> set[str]:
+    """Partitions whose latest consistency or candle check failed, or never ran because its run died.
+
+    Dagster records a run's checks as planned when the run is created, and that record becomes the
+    partition's latest: a heal run of a window whose check had failed, killed (or failed) before its
+    checks ran, hid the failure for good and the window was never requested again (the soak, #12:
+    ``gold_ohlcv_5m`` 14:30). A window whose checks did not run after its last copy is unverified, so
+    it is requested again like a failed one.
+    """
     keys = [dg.AssetCheckKey(cold_key(spec), CONSISTENCY)]
     if spec.layer == "gold":
         keys.append(dg.AssetCheckKey(cold_key(spec), CANDLES))
-    infos = instance.event_log_storage.get_asset_check_partition_info(keys)
-    return {
-        info.partition_key
+    infos = [
+        info for info in instance.event_log_storage.get_asset_check_partition_info(keys) if info.partition_key
+    ]
+    failed = {
+        cast(str, info.partition_key)
         for info in infos
-        if info.partition_key and info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
+        if info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED
     }
+    planned = [
+        info for info in infos if info.latest_execution_status == AssetCheckExecutionRecordStatus.PLANNED
+    ]
+    if planned:
+        died = {
+            run.run_id
+            for run in instance.get_runs(
+                filters=dg.RunsFilter(
+                    run_ids=sorted({info.latest_planned_run_id for info in planned}),
+                    statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+                )
+            )
+        }
+        failed |= {cast(str, info.partition_key) for info in planned if info.latest_planned_run_id in died}
+    return failed
