@@ -27,6 +27,7 @@ Usage: .venv/bin/python benchmarks/history_growth.py [--points 0 100 300 700 200
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
@@ -159,7 +160,9 @@ def silver_part(home: Path, points: list[int], rate: float, repeats: int = REPEA
     return rows
 
 
-def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any]]:
+def cycle_part(
+    home: Path, points: list[int], rate: float, profile_dir: Path | None = None
+) -> list[dict[str, Any]]:
     """One cycle of all tables through Dagster as the history grows (day k holds point k)."""
     _configure(home)
     import dagster as dg
@@ -209,7 +212,10 @@ def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any
                 "build_s": round(build_s, 1),
             }
             figures |= table_shape(table, "trade_time", Window(end - MINUTE, end))
+            profiler = cProfile.Profile() if profile_dir else None
             began, cpu = time.perf_counter(), time.process_time()
+            if profiler:
+                profiler.enable()
             for window in tables_by_window(settings):
                 job_began = time.perf_counter()
                 result = definitions.resolve_job_def(offload_job_name(window)).execute_in_process(
@@ -221,6 +227,10 @@ def cycle_part(home: Path, points: list[int], rate: float) -> list[dict[str, Any
                 figures[offload_job_name(window)] = round(time.perf_counter() - job_began, 2)
             figures["cycle_s"] = round(time.perf_counter() - began, 2)
             figures["cycle_cpu_s"] = round(time.process_time() - cpu, 2)
+            if profiler and profile_dir:
+                profiler.disable()
+                profile_dir.mkdir(parents=True, exist_ok=True)
+                profiler.dump_stats(profile_dir / f"cycle_{silver_commits}.prof")
             silver_commits += 1
             print(json.dumps(figures), flush=True)
             rows.append(figures)
@@ -250,6 +260,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1.0, help="simulated trades per second (all exchanges)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--repeats", type=int, default=REPEATS, help="timed windows per silver point")
+    parser.add_argument("--profile-dir", type=Path, help="cycle part: write each cycle's cProfile stats here")
     args = parser.parse_args()
     cap = args.max_commits if args.max_commits is not None else max(args.points)
     points = sorted(p for p in args.points if p <= cap)
@@ -264,7 +275,9 @@ def main() -> None:
             (args.out / "history_silver").resolve(), points, args.rate, args.repeats
         )
     if "cycle" in args.parts:
-        results["cycle"] = cycle_part((args.out / "history_cycle").resolve(), cycle_points, args.rate)
+        results["cycle"] = cycle_part(
+            (args.out / "history_cycle").resolve(), cycle_points, args.rate, args.profile_dir
+        )
     for part, rows in results.items():
         print(f"\n{part}:\n{markdown(rows)}")
 
