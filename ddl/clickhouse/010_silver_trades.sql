@@ -15,4 +15,8 @@ CREATE TABLE IF NOT EXISTS silver_trades
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(trade_time)
-ORDER BY (trade_time, exchange, symbol, trade_id);
+ORDER BY (trade_time, exchange, symbol, trade_id)
+-- Parts replaced by a merge are removed about a second after start-up, not 30-40 s: an embedded
+-- warm tier (chDB) lives for seconds per command, so with the default they were never removed and
+-- every start-up loaded more of them (see coldtier_assets/offload/bootstrap.py).
+SETTINGS cleanup_delay_period = 1, cleanup_delay_period_random_add = 0;

@@ -12,7 +12,11 @@ CREATE TABLE IF NOT EXISTS bronze_trades_coinbase
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(time)
-ORDER BY (time, product_id, trade_id);
+ORDER BY (time, product_id, trade_id)
+-- Parts replaced by a merge are removed about a second after start-up, not 30-40 s: an embedded
+-- warm tier (chDB) lives for seconds per command, so with the default they were never removed and
+-- every start-up loaded more of them (see coldtier_assets/offload/bootstrap.py).
+SETTINGS cleanup_delay_period = 1, cleanup_delay_period_random_add = 0;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS mv_silver_from_coinbase TO silver_trades AS
 SELECT
