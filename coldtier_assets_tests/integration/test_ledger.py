@@ -173,6 +173,7 @@ def test_window_commits_give_an_existing_table_its_history_bounds_and_keep_them(
     properties = table.metadata.properties
     assert properties[MAX_SNAPSHOTS_KEY] == "3"  # the operator's value wins
     assert properties["commit.manifest-merge.enabled"] == "true"
+    assert properties["commit.manifest.target-size-bytes"] == str(256 * 1024)
     assert read_ledger(table).ranges == (Window(FEED_START, FEED_END).epoch_range,)
     assert (
         assert_window_matches(env.warm, env.catalog, env.settings.namespace, BINANCE, FEED_START, FEED_END)
