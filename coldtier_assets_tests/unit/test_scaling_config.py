@@ -48,6 +48,18 @@ def test_dagster_yaml_carries_the_run_queue_from_the_settings(tmp_path: Path) ->
     assert validate_config(dagster_instance_config_schema(), config).success
 
 
+def test_both_instance_templates_fail_a_run_still_going_after_an_hour(tmp_path: Path) -> None:
+    """A run whose worker died during a database outage stays STARTED; the time limit ends it."""
+    for database in ("sqlite", "postgres"):
+        env = {"COLDTIER_HOME": str(tmp_path)}
+        if database == "postgres":
+            env["COLDTIER_DAGSTER_PG_URL"] = "postgresql://coldtier@localhost:5432/dagster"
+        config = yaml.safe_load(instance_yaml(load_settings(env)))
+        assert config["run_monitoring"]["enabled"] is True
+        assert config["run_monitoring"]["max_runtime_seconds"] == 3600
+        assert validate_config(dagster_instance_config_schema(), config).success
+
+
 def test_embedded_default_runs_two_at_once_a_server_four(tmp_path: Path) -> None:
     embedded = load_settings({"COLDTIER_HOME": str(tmp_path)})
     server = load_settings(
