@@ -178,10 +178,14 @@ def test_a_refused_window_commits_the_windows_before_it_and_keeps_its_own(
     assert committed is not None and len(table.metadata.snapshots) > snapshots_before
     assert committed.summary is not None
     assert committed.summary["coldtier.window-end"] == earlier.end.isoformat()  # only the earlier window
-    warm_earlier = env.warm.rows(
-        f"SELECT count() FROM `{BINANCE.name}` FINAL WHERE {BINANCE.time_column} >= {sql_time(earlier.start)} "
-        f"AND {BINANCE.time_column} < {sql_time(earlier.end)}"
-    )[0][0]
+    warm_earlier = int(
+        str(
+            env.warm.rows(
+                f"SELECT count() FROM `{BINANCE.name}` FINAL WHERE {BINANCE.time_column} >= "
+                f"{sql_time(earlier.start)} AND {BINANCE.time_column} < {sql_time(earlier.end)}"
+            )[0][0]
+        )
+    )
     cold_earlier = table.scan(row_filter=window_filter(BINANCE.time_column, earlier)).to_arrow().num_rows
     assert cold_earlier == warm_earlier > 0
     assert read_ledger(table).overlaps(WINDOW)  # the refused window stays copied, as it was
