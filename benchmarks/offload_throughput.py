@@ -50,17 +50,18 @@ def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "COLDTIER_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home")}
 
 
-def _child(mode: str, home: Path, rows: int) -> dict[str, float]:
+def run_child(script: str, mode: str, args: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run ``script --child mode args`` in its own process; its last stdout line is a JSON object."""
     result = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--home", str(home), "--rows", str(rows)],
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, script, "--child", mode, *args], env=env, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _child(mode: str, home: Path, rows: int) -> dict[str, float]:
+    return run_child(__file__, mode, ["--home", str(home), "--rows", str(rows)], _env(home))
 
 
 def prepare(home: Path, rows: int, start_at: datetime = WINDOW_START, span: timedelta = WINDOW) -> None:

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,7 +27,14 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from offload_throughput import WINDOW, WINDOW_START, child_offload, peak_rss_mib, prepare  # noqa: E402
+from offload_throughput import (  # noqa: E402
+    WINDOW,
+    WINDOW_START,
+    child_offload,
+    peak_rss_mib,
+    prepare,
+    run_child,
+)
 
 
 def child_baseline_s3(home: Path) -> dict[str, float]:
@@ -57,16 +63,7 @@ def child_baseline_s3(home: Path) -> dict[str, float]:
 
 
 def _child(mode: str, home: Path, env: dict[str, str]) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--home", str(home)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{mode} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(__file__, mode, ["--home", str(home)], env)
 
 
 def _object_bytes(server: object, bucket: str, prefix: str) -> int:
