@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
@@ -25,14 +26,14 @@ MAINTENANCE_ENGINES = ("pyiceberg", "spark")
 DEFAULT_SPARK_MASTER = "local[2]"
 
 
-def _settings_doc() -> tuple[tuple[str, str, str], ...]:
-    """(environment variable, meaning, default) of every setting, from the bundled ``settings.toml``."""
+@cache
+def settings_doc() -> tuple[tuple[str, str, str], ...]:
+    """(environment variable, meaning, default) of every setting, for the README and `coldtier config`.
+
+    Read from the bundled ``settings.toml`` when first asked (no command but ``config`` needs it).
+    """
     text = resources.files("coldtier_assets").joinpath("settings.toml").read_text(encoding="utf-8")
     return tuple((s["variable"], s["meaning"], s["default"]) for s in tomllib.loads(text)["setting"])
-
-
-#: (environment variable, meaning, default) for the README and `coldtier config`.
-SETTINGS_DOC = _settings_doc()
 
 
 @dataclass(frozen=True)

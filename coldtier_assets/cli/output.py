@@ -17,7 +17,7 @@ import pyarrow as pa
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from coldtier_assets.config import SETTINGS_DOC, Settings
+from coldtier_assets.config import Settings, settings_doc
 from coldtier_assets.maintenance.audit_log import AuditRow
 from coldtier_assets.maintenance.retention import RetentionDecision
 from coldtier_assets.redact import redact
@@ -117,7 +117,7 @@ def render_retention(decisions: list[RetentionDecision]) -> RichTable:
 
 def config_lines(settings: Settings, env: Mapping[str, str]) -> Iterator[Text]:
     """`coldtier config`: each variable, its raw value, meaning and default, then the resolved settings."""
-    for variable, meaning, default in SETTINGS_DOC:
+    for variable, meaning, default in settings_doc():
         line = Text(variable, style="bold")
         line.append(f" = {redact(repr(env.get(variable, '')))}  ({meaning}; default {default})")
         yield line

@@ -106,7 +106,7 @@ def test_definitions_fail_at_start_up_on_a_wrong_value(tmp_path: Path) -> None:
 def test_every_coldtier_variable_read_is_documented_with_its_real_default() -> None:
     source = (Path(config.__file__)).read_text()
     read = set(re.findall(r'"(COLDTIER_[A-Z_]+)"', source))
-    documented = {variable: default for variable, _meaning, default in config.SETTINGS_DOC}
+    documented = {variable: default for variable, _meaning, default in config.settings_doc()}
     assert read <= set(documented), f"undocumented: {sorted(read - set(documented))}"
     assert documented["COLDTIER_START"] == config.DEFAULT_START
     assert documented["COLDTIER_SPARK_MASTER"] == config.DEFAULT_SPARK_MASTER
