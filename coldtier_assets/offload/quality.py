@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
@@ -79,13 +80,36 @@ class CandleComparison:
         return self.derived == self.cold
 
 
+def silver_span_sql(silver_function: str, gold: TableSpec, windows: list[Window]) -> str:
+    """Cold Silver restricted to the trades of the candles starting in ``windows`` (a subquery).
+
+    Without the restriction ClickHouse aggregates every candle of the whole table before keeping the
+    windows' ones: the check would read all of cold Silver, every run, for ever. A candle starting
+    in the span holds trades from its start to one candle length later, so the span's end is rounded
+    up to a candle boundary (windows are whole candles, but the base window need not be a multiple).
+    """
+    silver = get_table("silver_trades")
+    column = f"`{silver.time_column}`"
+    seconds = gold.candle_seconds
+    end = windows[-1].end
+    overhang = (-int(end.timestamp())) % seconds if seconds else 0
+    return (
+        f"(SELECT * FROM {silver_function} WHERE {column} >= {sql_time(windows[0].start)} "
+        f"AND {column} < {sql_time(end + timedelta(seconds=overhang))})"
+    )
+
+
 def candle_sqls(
     settings: Settings, catalog: Catalog, gold: TableSpec, windows: list[Window]
 ) -> tuple[str, str, int]:
-    """SQL for per-window (rows, checksum) of candles derived from cold Silver, and of cold Gold."""
+    """SQL for per-window (rows, checksum) of candles derived from cold Silver, and of cold Gold.
+
+    Only the Silver trades of the windows' candles are read (:func:`silver_span_sql`).
+    """
     gold_table = catalog.load_table((settings.namespace, gold.name))
     silver = catalog.load_table((settings.namespace, get_table("silver_trades").name))
-    derived_source = f"({derived_candles_sql(gold, committed_table_function(silver))})"
+    silver_source = silver_span_sql(committed_table_function(silver), gold, windows)
+    derived_source = f"({derived_candles_sql(gold, silver_source)})"
     derived_sql, length = checksum_query(gold_table.schema(), gold, derived_source, windows)
     cold_sql, _ = checksum_query(gold_table.schema(), gold, committed_table_function(gold_table), windows)
     return derived_sql, cold_sql, length

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 import pyarrow as pa
@@ -108,3 +110,23 @@ def test_gold_that_differs_from_cold_silver_fails_the_candle_check(
 def test_schema_drift_fails_the_schema_check(copied: Settings, warm: WarmTier) -> None:
     warm.command("ALTER TABLE bronze_trades_binance MODIFY COLUMN quantity Float64")
     assert outcomes(copied, "bronze_trades_binance")[SCHEMA] is False
+
+
+def test_the_candle_check_reads_only_the_silver_of_its_windows(
+    copied: Settings, warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    """Years of cold Silver are not re-aggregated every run: the derived candles read their span only.
+
+    Another day of cold Silver is copied and its Parquet files then removed from the disk: a check
+    that read all of Silver would fail on the missing files, one reading its span never opens them.
+    """
+    later = Window(HOUR.start + timedelta(days=1), HOUR.end + timedelta(days=1))
+    simulate_history(warm, later.start, later.end, seed=9, trades_per_second=10)
+    silver = get_table("silver_trades")
+    Offloader(copied, warm, lambda: open_catalog(copied)).offload(silver, later.start, later.end)
+    window = f"trade_time >= '{later.start.isoformat()}' AND trade_time < '{later.end.isoformat()}'"
+    tasks = list(catalog.load_table(("cold", silver.name)).scan(row_filter=window).plan_files())
+    assert tasks
+    for task in tasks:
+        Path(urlparse(task.file.file_path).path).unlink()
+    assert outcomes(copied, "gold_ohlcv_1h", HOUR)[CANDLES] is True
