@@ -75,6 +75,9 @@ class WarmQueries:
         return bool(rows[0][0])
 
 
+#: How often a process waiting for the embedded warm tier's lock renews its ``.waiting`` mark.
+WAITING_MARK_REFRESH_SECONDS = 0.25
+
 # Every WarmTier of this process: chDB serves one path per process, so opening one path first closes
 # the idle connections kept to other paths.
 _TIERS: weakref.WeakSet[WarmTier] = weakref.WeakSet()
@@ -87,8 +90,10 @@ class WarmTier(WarmQueries):
     An embedded connection costs about 50 ms to open (and chDB keeps a few descriptors each time), so
     after a session it is kept open, with the file lock, for ``linger_seconds``: a burst of queries
     (one asset step) shares one connection, and other processes wait at most that long once the
-    burst ends. A connection reused for longer than ``max_hold_seconds`` is closed before the next
-    session and the lock released for a moment, so a busy process does not starve the others.
+    burst ends. A process waiting for the lock says so (it touches ``<path>.waiting`` while it
+    waits); a connection reused for longer than ``max_hold_seconds`` while another process waits is
+    closed before the next session and the lock released for a moment, so a busy process does not
+    starve the others, and a busy process nobody waits for does not reopen chDB for nothing.
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class WarmTier(WarmQueries):
             self.path = Path(urlparse(dsn).path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file_lock = FileLock(str(self.path) + ".lock", thread_local=False)
+            self._waiting_mark = Path(str(self.path) + ".waiting")
             with _TIERS_LOCK:
                 _TIERS.add(self)
 
@@ -170,19 +176,14 @@ class WarmTier(WarmQueries):
         if self._closer is not None:
             self._closer.cancel()
             self._closer = None
-        if self._kept is not None and time.monotonic() - self._kept_since > self.max_hold_seconds:
+        held_long = self._kept is not None and time.monotonic() - self._kept_since > self.max_hold_seconds
+        if held_long and self._others_waiting():
             self.close()
-            time.sleep(0.1)  # longer than FileLock's 50 ms poll, so a waiting process gets its turn
+            time.sleep(0.1)  # longer than FileLock's 50 ms poll, so the waiting process gets its turn
         if self._kept is not None:
             return self._kept
         _close_other_tiers(self)
-        try:
-            self._file_lock.acquire(timeout=self.lock_timeout_seconds)
-        except Timeout:
-            raise WarmTierUnavailableError(
-                f"embedded warm tier {self.path} stayed locked by another process for "
-                f"{self.lock_timeout_seconds:.0f} s ({self._file_lock.lock_file})"
-            ) from None
+        self._acquire_file_lock()
         try:
             self._kept = self._connect()
         except BaseException:
@@ -190,6 +191,35 @@ class WarmTier(WarmQueries):
             raise
         self._kept_since = time.monotonic()
         return self._kept
+
+    def _acquire_file_lock(self) -> None:
+        """Take the file lock, marking this process as waiting for as long as another one holds it."""
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        try:
+            self._file_lock.acquire(timeout=0)
+            return
+        except Timeout:
+            pass
+        while True:
+            self._waiting_mark.touch()  # refreshed every poll: a mark older than that is stale
+            remaining = deadline - time.monotonic()
+            try:
+                self._file_lock.acquire(timeout=max(0.0, min(WAITING_MARK_REFRESH_SECONDS, remaining)))
+                return
+            except Timeout:
+                if remaining <= WAITING_MARK_REFRESH_SECONDS:
+                    raise WarmTierUnavailableError(
+                        f"embedded warm tier {self.path} stayed locked by another process for "
+                        f"{self.lock_timeout_seconds:.0f} s ({self._file_lock.lock_file})"
+                    ) from None
+
+    def _others_waiting(self) -> bool:
+        """Whether another process marked itself as waiting for the lock in the last moments."""
+        try:
+            touched = self._waiting_mark.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return time.time() - touched < 4 * WAITING_MARK_REFRESH_SECONDS
 
     def _schedule_close(self) -> None:
         timer = threading.Timer(self.linger_seconds, self._close_if_idle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal, localcontext
@@ -95,6 +96,43 @@ def test_two_processes_use_the_embedded_warm_tier_at_the_same_time(settings: Set
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0 and out.strip() == "ok", err
     assert warm.rows("SELECT count(), uniqExact(n) FROM probe") == [(80, 80)]
+
+
+COUNT_SCRIPT = """
+import sys
+from coldtier_assets.resources.clickhouse import WarmTier
+print(WarmTier(sys.argv[1]).rows("SELECT count() FROM probe")[0][0])
+"""
+
+
+def test_a_busy_process_keeps_its_connection_until_another_process_waits(settings: Settings) -> None:
+    """Past ``max_hold_seconds`` the connection is kept while nobody waits, handed over once one does."""
+    warm = WarmTier(settings.warm_dsn, linger_seconds=30, max_hold_seconds=0.2)
+    warm.command("CREATE TABLE probe (n Int64) ENGINE = MergeTree ORDER BY n")
+    warm.command("INSERT INTO probe VALUES (1), (2)")
+    with warm.session() as opened:
+        pass
+    time.sleep(0.4)
+    with warm.session() as later:
+        assert later is opened, "nobody waits: no reason to reopen chDB"
+    child = subprocess.Popen(
+        [sys.executable, "-c", COUNT_SCRIPT, settings.warm_dsn],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    clients = [opened]  # references, not ids: a closed client's id may be reused
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:  # busy: a session every 50 ms
+        with warm.session() as client:
+            clients.append(client)
+            client.query("SELECT 1")
+        time.sleep(0.05)
+    out, err = child.communicate(timeout=10)
+    assert child.returncode == 0 and out.strip() == "2", err
+    assert any(client is not opened for client in clients), "the waiting process got its turn meanwhile"
+    warm.close()
 
 
 def test_without_the_lock_a_second_process_cannot_open_chdb(settings: Settings) -> None:
