@@ -22,6 +22,7 @@ from coldtier_assets.errors import (
     WarehouseError,
 )
 from coldtier_assets.redact import redact, redact_url
+from coldtier_assets.resources.metadata_cache import CachingSqlCatalog
 
 
 class CatalogUnavailableError(ColdtierError):
@@ -122,7 +123,7 @@ def open_catalog(settings: Settings) -> SqlCatalog:
         Path(urlparse(settings.warehouse).path).mkdir(parents=True, exist_ok=True)
     check_warehouse(settings)
     try:
-        return SqlCatalog(
+        return CachingSqlCatalog(
             settings.catalog_name,
             uri=sqlalchemy_uri(settings.catalog_uri),
             warehouse=settings.warehouse,
