@@ -1,5 +1,5 @@
 """`python -m coldtier_assets.cli` runs the `coldtier` command."""
 
-from coldtier_assets.cli.main import app
+from coldtier_assets.cli.entry import main
 
-app()
+main()
