@@ -12,7 +12,7 @@ ratios to the export; and the start-up of an empty ``coldtier offload``.
 Then the cycle time of one window of all ten tables through Dagster on the embedded default.
 
 Usage: .venv/bin/python benchmarks/offload_throughput.py [--rows 1000000 10000000] [--out DIR] [--profile FILE]
-       [--day-only]
+       [--day-only] [--day-repeats 3]
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 WINDOW_START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=15)
@@ -156,33 +158,48 @@ def _timed(command: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
-def day_of_windows(home: Path) -> dict[str, float]:
+def day_of_windows(home: Path, repeats: int = 3) -> dict[str, Any]:
     """A day of 15-minute windows, each figure a whole command: export, first copy, re-copy, empty start-up.
 
     Export: a process that opens chDB and exports the day with ``FORMAT Parquet`` (zstd) to a file.
     coldtier: ``coldtier offload --table silver_trades`` over the day (24 windows, one batch commit),
     then the same command again (a re-copy: every window replaced, again in one commit), and the start-up of
-    the command on one empty window before the data.
+    the command on one empty window before the data. Each round starts from the same freshly prepared
+    home (copied back), runs the four commands one after the other, and gives its own ratios; the
+    figures reported are the medians over ``repeats`` rounds (the machine is shared and noisy).
     """
-    prepare(home, DAY_TRADES, DAY_START, DAY_END - DAY_START)
+    pristine = home.with_name(home.name + "_pristine")
+    prepare(pristine, DAY_TRADES, DAY_START, DAY_END - DAY_START)
     env = _env(home)
     coldtier = str(Path(sys.executable).with_name("coldtier"))
     offload = [coldtier, "offload", "--table", "silver_trades"]
     span = ["--start", DAY_START.isoformat(), "--end", DAY_END.isoformat()]
-    export = _timed([sys.executable, __file__, "--child", "day-export", "--home", str(home)], env)
     empty = ["--start", (DAY_START - WINDOW).isoformat(), "--end", DAY_START.isoformat()]
-    startup = _timed([*offload, *empty], env)
-    first = _timed([*offload, *span], env)
-    again = _timed([*offload, *span], env)
-    return {
-        "trades": DAY_TRADES,
-        "export_s": round(export, 2),
-        "first_copy_s": round(first, 2),
-        "re_copy_s": round(again, 2),
-        "empty_offload_s": round(startup, 2),
-        "first_copy_rate_vs_export": round(export / first, 2),
-        "re_copy_vs_first_copy": round(again / first, 2),
-    }
+    rounds = []
+    for _ in range(repeats):
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(pristine, home, symlinks=True)  # chDB links tables to store/ relatively
+        export = _timed([sys.executable, __file__, "--child", "day-export", "--home", str(home)], env)
+        startup = _timed([*offload, *empty], env)
+        first = _timed([*offload, *span], env)
+        again = _timed([*offload, *span], env)
+        rounds.append(
+            {
+                "export_s": export,
+                "first_copy_s": first,
+                "re_copy_s": again,
+                "empty_offload_s": startup,
+                "first_copy_rate_vs_export": export / first,
+                "re_copy_vs_first_copy": again / first,
+            }
+        )
+    shutil.rmtree(pristine, ignore_errors=True)
+    figures: dict[str, Any] = {"trades": DAY_TRADES, "rounds": repeats}
+    for name in rounds[0]:
+        figures[name] = round(statistics.median(r[name] for r in rounds), 2)
+    for name in ("first_copy_rate_vs_export", "re_copy_vs_first_copy"):
+        figures[f"{name}_each"] = [round(r[name], 2) for r in rounds]
+    return figures
 
 
 def cycle_time(home: Path, profile: Path | None = None) -> dict[str, float]:
@@ -253,6 +270,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--child", choices=["baseline", "offload", "day-export"])
     parser.add_argument("--day-only", action="store_true", help="only the day-of-windows case")
+    parser.add_argument(
+        "--day-repeats", type=int, default=3, help="rounds of the day case (medians reported)"
+    )
     parser.add_argument("--home", type=Path)
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the timed cycle here")
     args = parser.parse_args()
@@ -268,12 +288,14 @@ def main() -> None:
         f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; command: {' '.join(sys.argv)}")
-    day = day_of_windows((args.out / "day").resolve())
+    day = day_of_windows((args.out / "day").resolve(), args.day_repeats)
     print(
-        f"day of windows ({DAY_TRADES:,} Silver trades, 24 windows of 15 min), whole commands: "
-        f"ClickHouse export {day['export_s']} s, coldtier offload first copy {day['first_copy_s']} s "
-        f"(rate {day['first_copy_rate_vs_export']}x the export's), re-copy {day['re_copy_s']} s "
-        f"({day['re_copy_vs_first_copy']}x the first copy), empty offload start-up {day['empty_offload_s']} s"
+        f"day of windows ({DAY_TRADES:,} Silver trades, 24 windows of 15 min), whole commands, medians of "
+        f"{args.day_repeats} rounds: ClickHouse export {day['export_s']} s, coldtier offload first copy "
+        f"{day['first_copy_s']} s (rate {day['first_copy_rate_vs_export']}x the export's; rounds: "
+        f"{day['first_copy_rate_vs_export_each']}), re-copy {day['re_copy_s']} s ({day['re_copy_vs_first_copy']}x "
+        f"the first copy; rounds: {day['re_copy_vs_first_copy_each']}), "
+        f"empty offload start-up {day['empty_offload_s']} s"
     )
     shutil.rmtree(args.out / "day", ignore_errors=True)
     if args.day_only:
