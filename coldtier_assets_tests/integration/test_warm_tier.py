@@ -170,3 +170,10 @@ def test_silver_is_the_normalized_union_of_bronze_each_trade_once(
     assert silver[0][0] == silver[0][1] == normalized[0][0]
     symbols = {str(row[0]) for row in warm.rows("SELECT DISTINCT symbol FROM silver_trades")}
     assert all("/" in symbol for symbol in symbols) and "BTC/USD" in symbols and "BTC/USDT" in symbols
+
+
+def test_embedded_arrow_results_are_handed_over_uncompressed(warm: WarmTier) -> None:
+    """In one process LZ4 only costs CPU: the embedded tier asks ClickHouse for plain Arrow."""
+    result = warm.arrow("SELECT getSetting('output_format_arrow_compression_method') AS method")
+    assert result.column("method").to_pylist() == ["none"]
+    assert warm.rows("SELECT getSetting('output_format_arrow_compression_method')") == [("lz4_frame",)]
