@@ -5,7 +5,8 @@ prepared once; each measurement runs in fresh processes, the variants of a compa
 ``--repeats`` times (medians reported; the machine is shared and noisy):
 
 * ``imports``: loading the command line and the offload modules, plainly or through
-  ``cli.entry.load_app`` (garbage collector paused while they load, then frozen);
+  ``cli.entry.load_app`` (garbage collector paused while they load, then frozen), and how many
+  objects the collector tracks once they are loaded;
 * ``arrow``: reading the 24 windows with their row hashes as Arrow, with ClickHouse's default LZ4
   compression of Arrow output and without (what ``WarmTier.arrow`` asks for when embedded);
 * ``queries``: the same reads as 24 window queries, 6 hourly queries, or one query, and as 24 window
@@ -21,19 +22,19 @@ Usage: PYTHONPATH=$PWD .venv/bin/python benchmarks/day_breakdown.py [--repeats 5
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from offload_throughput import DAY_END, DAY_START, DAY_TRADES, _env, prepare, run_child
+from offload_throughput import DAY_END, DAY_START, DAY_TRADES, _env, _timed, prepare, run_child
 
 IMPORTS = {
     "plain": "import coldtier_assets.cli.main, coldtier_assets.offload.pipeline",
@@ -145,12 +146,6 @@ def child_timeline(args: list[str]) -> dict[str, float]:
     return marks
 
 
-def _timed_python(code: str, env: dict[str, str]) -> float:
-    began = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
-    return time.perf_counter() - began
-
-
 def _median(values: list[float]) -> float:
     return round(statistics.median(values), 3)
 
@@ -161,12 +156,19 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    parser.add_argument("--child", choices=["reads", "copy", "timeline"])
+    parser.add_argument("--child", choices=["objects", "reads", "copy", "timeline"])
     parser.add_argument("--compression", default="none")
     parser.add_argument("--windows", type=int, default=24)
     parser.add_argument("--no-hash", action="store_true")
     parser.add_argument("rest", nargs="*")
     args = parser.parse_args()
+    if args.child == "objects":
+        gc.disable()
+        import coldtier_assets.cli.main
+        import coldtier_assets.offload.pipeline  # noqa: F401  (the modules IMPORTS times)
+
+        print(json.dumps({"objects": len(gc.get_objects())}))
+        return
     if args.child == "reads":
         print(json.dumps(child_reads(args.compression, args.windows, not args.no_hash)))
         return
@@ -186,7 +188,7 @@ def main() -> None:
     reads: dict[str, list[dict[str, float]]] = {}
     for _ in range(args.repeats):
         for name, code in IMPORTS.items():
-            imports[name].append(_timed_python(code, env))
+            imports[name].append(_timed([sys.executable, "-c", code], env))
         for compression, windows, row_hash in (
             ("lz4_frame", 24, True),
             ("none", 24, True),
@@ -200,6 +202,7 @@ def main() -> None:
             )
             reads.setdefault(key, []).append(run_child(__file__, "reads", extra, env))
     print("imports (whole process, s): " + ", ".join(f"{k} {_median(v)}" for k, v in imports.items()))
+    print(f"objects tracked once loaded: {run_child(__file__, 'objects', [], env)['objects']:,.0f}")
     for key, runs in reads.items():
         seconds, cpu = _median([r["seconds"] for r in runs]), _median([r["cpu_s"] for r in runs])
         print(f"reads of the day, {key}: {seconds} s wall, {cpu} s CPU")

@@ -111,8 +111,8 @@ class ColdtierGroup(TyperGroup):
             self._run_standalone(args, prog_name, complete_var, **extra)
         finally:
             # The work is done and every file closed: skip the interpreter's final garbage
-            # collections over the ~100k objects pyiceberg, SQLAlchemy and pandas leave behind
-            # (≈ 0.3 s of every command; objects are still freed by reference counting).
+            # collections over the objects the command's libraries leave behind (those loaded with
+            # the command line are frozen already, cli/entry.py; reference counting still frees).
             gc.freeze()
 
     def _run_standalone(

@@ -269,8 +269,8 @@ class WarmTier(WarmQueries):
         """Run a query and return the result as one Arrow table.
 
         Embedded, the Arrow data is handed over uncompressed: ClickHouse compresses it with LZ4 by
-        default, which in one process only costs CPU on both sides (0.2 s of 1.3 s reading a day of
-        Silver, ``benchmarks/RESULTS.md``). A server's HTTP response keeps the default.
+        default, which in one process only costs CPU on both sides (0.3 s of 1.4 s of CPU reading a
+        day of Silver, ``benchmarks/day_breakdown.py``). A server's HTTP response keeps the default.
         """
         with self.session() as client:
             return client.query_arrow(
