@@ -374,7 +374,8 @@ def test_browser_shows_lineage_partitions_checks_and_freshness(stack: Stack, pag
     _check_list(page, CHECKS)
     page.screenshot(path=str(stack.out / "silver_checks.png"))
     assert "Skipped" not in page.inner_text("body") and "Failed" not in page.inner_text("body")
-    freshness = _visit(stack, page, "/assets/cold/gold_ohlcv_1m", "gold_overview", "gold_ohlcv_1m")
+    # wait for the overview's own content: the asset's name is in the header while it still loads
+    freshness = _visit(stack, page, "/assets/cold/gold_ohlcv_1m", "gold_overview", "Freshness policy")
     assert "Freshness" in freshness or "fresh" in freshness.lower()
     assert len(list(stack.out.glob("*.png"))) >= 6
 
