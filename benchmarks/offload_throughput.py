@@ -99,6 +99,7 @@ def prepare(home: Path, rows: int, start_at: datetime = WINDOW_START, span: time
             """
         )
     warm.command("OPTIMIZE TABLE silver_trades FINAL")
+    warm.close()  # chDB removes its files (``status``) on close: never copy a home mid-close
 
 
 def child_baseline(
@@ -149,7 +150,12 @@ DAY_END = DAY_START + timedelta(hours=6)
 
 
 def _timed(command: list[str], env: dict[str, str]) -> float:
-    """Wall time of a whole command as a user runs it (start-up included); it must succeed."""
+    """Wall time of a whole command as a user runs it (start-up included); it must succeed.
+
+    Dirty pages left by earlier steps (a copied home, a previous command's files) are flushed first,
+    so their write-back does not land inside the next command's time.
+    """
+    os.sync()
     began = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - began
@@ -167,9 +173,14 @@ def day_of_windows(home: Path, repeats: int = 3) -> dict[str, Any]:
     the command on one empty window before the data. Each round starts from the same freshly prepared
     home (copied back), runs the four commands one after the other, and gives its own ratios; the
     figures reported are the medians over ``repeats`` rounds (the machine is shared and noisy).
+
+    The home is prepared in place and then moved aside as the pristine copy: the catalog holds
+    absolute table locations, so a home prepared elsewhere would write every round into that place.
     """
     pristine = home.with_name(home.name + "_pristine")
-    prepare(pristine, DAY_TRADES, DAY_START, DAY_END - DAY_START)
+    shutil.rmtree(pristine, ignore_errors=True)
+    prepare(home, DAY_TRADES, DAY_START, DAY_END - DAY_START)
+    home.rename(pristine)
     env = _env(home)
     coldtier = str(Path(sys.executable).with_name("coldtier"))
     offload = [coldtier, "offload", "--table", "silver_trades"]
