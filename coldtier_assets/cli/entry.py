@@ -6,11 +6,15 @@ about 0.4 s of a command's 1.3 s start-up (``benchmarks/day_breakdown.py``). So 
 paused while they load, and they are then moved out of its sight (``gc.freeze``) before it resumes:
 it would otherwise scan them all at the first allocation, and again at every full collection of a
 long-running command.
+
+``coldtier offload`` also runs without pandas, which nothing on its path uses
+(:mod:`~coldtier_assets.cli.without_pandas`).
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,4 +36,7 @@ def load_app() -> typer.Typer:
 
 def main() -> None:
     """Run the ``coldtier`` command line."""
+    from coldtier_assets.cli.without_pandas import refuse_pandas_for
+
+    refuse_pandas_for(sys.argv[1:])
     load_app()()
