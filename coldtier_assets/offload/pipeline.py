@@ -22,9 +22,10 @@ from coldtier_assets.offload.batch import Batch, BatchLimits, WrittenWindow
 from coldtier_assets.offload.datafiles import DataFileWriter
 from coldtier_assets.offload.purge_guard import PurgeGuard, purge_guard
 from coldtier_assets.offload.report import OffloadReport, WindowResult, window_results
-from coldtier_assets.offload.sink import PREFIX, WINDOWS_KEY, commit_window, read_ledger
+from coldtier_assets.offload.sink import PREFIX, ROW_HASH_KEY, WINDOWS_KEY, commit_window, read_ledger
 from coldtier_assets.offload.source import (
     ROW_HASH_COLUMN,
+    ROW_HASH_VERSION,
     SourceTable,
     check_source,
     checksum_of,
@@ -209,6 +210,7 @@ class Offloader:
         summary = {
             PREFIX + "source-rows": str(rows),
             PREFIX + "source-checksum": f"{checksum:016x}",
+            ROW_HASH_KEY: ROW_HASH_VERSION,
             PREFIX + "run-id": run_id,
             PREFIX + "committed-at": datetime.now(UTC).isoformat(),
         }

@@ -13,14 +13,16 @@ from datetime import datetime, timedelta
 from pyiceberg.table import Table
 
 from coldtier_assets.offload.batch import decode_windows
-from coldtier_assets.offload.sink import PREFIX, WINDOWS_KEY
+from coldtier_assets.offload.sink import PREFIX, ROW_HASH_KEY, WINDOWS_KEY
+from coldtier_assets.offload.source import ROW_HASH_VERSION
 from coldtier_assets.offload.windows import Ledger, Window, aligned_windows
 
 
 def _recorded_commits(table: Table) -> list[tuple[Window, tuple[int, int]]]:
     """The (window, (rows, checksum)) of the window commits still described by a snapshot summary.
 
-    A newer commit replaces what older ones recorded for the time it covers.
+    A newer commit replaces what older ones recorded for the time it covers, even when its own
+    figures cannot be compared (another row hash): the time it covers is then unknown.
     """
     commits: list[tuple[Window, tuple[int, int]]] = []
     for snapshot in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0):
@@ -30,7 +32,8 @@ def _recorded_commits(table: Table) -> list[tuple[Window, tuple[int, int]]]:
             continue
         span = Window(datetime.fromisoformat(start), datetime.fromisoformat(end))
         commits = [(w, v) for w, v in commits if w.end <= span.start or span.end <= w.start]
-        commits += _pieces(span, props)
+        if props.get(ROW_HASH_KEY) == ROW_HASH_VERSION:
+            commits += _pieces(span, props)
     return commits
 
 

@@ -64,6 +64,8 @@ LEDGER_KEY = PREFIX + "ledger"
 COMMIT_ID_KEY = PREFIX + "commit-id"
 #: Per-window figures of a commit that replaced several windows: ``start-end:rows:checksum,…``.
 WINDOWS_KEY = PREFIX + "windows"
+#: The version of the row hash behind a commit's checksums (``offload.source.ROW_HASH_VERSION``).
+ROW_HASH_KEY = PREFIX + "row-hash"
 
 
 def window_filter(time_column: str, window: Window) -> BooleanExpression:

@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 from pyiceberg.schema import Schema
-from pyiceberg.types import BooleanType, IcebergType, IntegerType, LongType, TimestampType, TimestamptzType
+from pyiceberg.types import (
+    BooleanType,
+    DecimalType,
+    IntegerType,
+    LongType,
+    NestedField,
+    TimestampType,
+    TimestamptzType,
+)
 
 from coldtier_assets.errors import NullViolationError, SchemaDriftError
 from coldtier_assets.offload.source_schema import extra_columns, schema_problems
@@ -25,16 +33,33 @@ from coldtier_assets.tables import INGESTION_COLUMNS, TableSpec
 
 ROW_HASH_COLUMN = "_coldtier_row_hash"
 
+#: The version of :func:`row_hash_expression`, recorded next to every checksum a window commit
+#: records (``coldtier.row-hash``). Checksums recorded under another version (or none: version 1)
+#: are not compared with this one's; they count as unknown. Version 1 hashed decimals as text
+#: (``toString``), a quarter of the cost of reading a window (``benchmarks/day_breakdown.py``);
+#: version 2 hashes their value at the cold type.
+ROW_HASH_VERSION = "2"
 
-def _hash_term(column: str, iceberg_type: IcebergType) -> str:
-    """A canonical, engine-independent hash input for one column (same for warm and cold reads)."""
-    quoted = f"`{column}`"
+
+def _hash_term(field: NestedField) -> str:
+    """A canonical, engine-independent hash input for one column (same for warm and cold reads).
+
+    A decimal is hashed as its value cast to the cold column's exact type, so the bytes hashed do not
+    depend on how a tier stores it (``Decimal64`` or ``Decimal128``, Parquet INT64 or fixed bytes).
+    The cast never loses digits: :func:`check_source` accepts a warm decimal only at the cold scale
+    and at a precision that fits the cold one.
+    """
+    quoted = f"`{field.name}`"
+    iceberg_type = field.field_type
     if isinstance(iceberg_type, TimestamptzType | TimestampType):
         return f"toUnixTimestamp64Micro(toDateTime64({quoted}, 6, 'UTC'))"
     if isinstance(iceberg_type, BooleanType):
         return f"toUInt8({quoted})"
     if isinstance(iceberg_type, LongType | IntegerType):
         return f"toInt64({quoted})"
+    if isinstance(iceberg_type, DecimalType):
+        decimal = f"Decimal({iceberg_type.precision}, {iceberg_type.scale})"
+        return f"CAST({quoted} AS {decimal if field.required else f'Nullable({decimal})'})"
     return f"toString({quoted})"
 
 
@@ -43,12 +68,9 @@ def row_hash_expression(schema: Schema) -> str:
 
     The window checksum is the wrapping UInt64 sum of these hashes, so it does not depend on row
     order; ClickHouse computes it the same way over a warm table or a cold table (``iceberg*``).
+    Changing it means a new :data:`ROW_HASH_VERSION`.
     """
-    terms = [
-        _hash_term(field.name, field.field_type)
-        for field in schema.fields
-        if field.name not in INGESTION_COLUMNS
-    ]
+    terms = [_hash_term(field) for field in schema.fields if field.name not in INGESTION_COLUMNS]
     return f"cityHash64({', '.join(terms)})"
 
 

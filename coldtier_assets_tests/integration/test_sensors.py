@@ -11,17 +11,26 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.schema import Schema
+from pyiceberg.types import DecimalType
 
 from coldtier_assets.config import Settings, load_settings
 from coldtier_assets.definitions import build_definitions
 from coldtier_assets.defs.resources import ColdtierResource
 from coldtier_assets.defs.sensors.sensors import build_healing_sensor, build_offload_sensor
 from coldtier_assets.offload.pipeline import Offloader
-from coldtier_assets.offload.sink import read_ledger
+from coldtier_assets.offload.recorded import recorded_checksums
+from coldtier_assets.offload.sink import PREFIX, read_ledger, window_filter
+from coldtier_assets.offload.source import (
+    _hash_term,  # pyright: ignore[reportPrivateUsage]
+    check_source,
+    row_hash_expression,
+)
+from coldtier_assets.offload.windows import split_windows
 from coldtier_assets.resources.clickhouse import WarmTier
 from coldtier_assets.resources.iceberg import open_catalog
 from coldtier_assets.simulate.feed import simulate_history
-from coldtier_assets.tables import TABLES
+from coldtier_assets.tables import INGESTION_COLUMNS, TABLES, get_table
 from coldtier_assets_tests.fixtures import DAY
 
 FEED = (DAY + timedelta(hours=22), DAY + timedelta(hours=23))
@@ -185,7 +194,6 @@ def test_healing_sensor_recopies_a_window_with_a_late_trade(
 
 def test_catch_up_is_cut_into_runs_of_at_most_96_consecutive_windows() -> None:
     from coldtier_assets.defs.sensors.planning import MAX_WINDOWS_PER_RUN, _chunks
-    from coldtier_assets.offload.windows import split_windows
 
     windows = split_windows(DAY, DAY + timedelta(hours=30), timedelta(minutes=15))
     gap = windows[:50] + windows[51:]
@@ -308,6 +316,69 @@ def test_expired_summaries_do_not_make_every_window_drift(
     warm.command(
         "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
         "(43, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
+    )
+    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}
+
+
+def _release_1_row_hash(schema: Schema) -> str:
+    """The row hash release 1 recorded its checksums with: decimals hashed as their text."""
+    terms = [
+        f"toString(`{field.name}`)" if isinstance(field.field_type, DecimalType) else _hash_term(field)
+        for field in schema.fields
+        if field.name not in INGESTION_COLUMNS
+    ]
+    return f"cityHash64({', '.join(terms)})"
+
+
+def test_checksums_recorded_under_the_previous_row_hash_are_not_compared(
+    world: tuple[Settings, dg.DagsterInstance], warm: WarmTier, catalog: SqlCatalog
+) -> None:
+    """A table copied by release 1 recorded checksums of another row hash than this release computes.
+
+    Its Silver windows are committed again as release 1 committed them (same rows; figures under the
+    text hash; no ``coldtier.row-hash``). Those figures differ from this release's for the same rows,
+    so comparing them would heal every window; they count as unknown instead, and the windows are
+    compared with their cold rows: nothing to heal while they match, and a late trade is still found.
+    """
+    settings, instance = world
+    (request,) = tick(settings, instance, NOW)[0]
+    assert launch(settings, instance, request)
+    silver = catalog.load_table(("cold", "silver_trades"))
+    windows = split_windows(*FEED, timedelta(minutes=15))
+    source = check_source(warm, get_table("silver_trades"), silver.schema())
+    release_1, current = _release_1_row_hash(silver.schema()), row_hash_expression(silver.schema())
+    for window in windows:
+        where = f"{source.from_clause} WHERE {source.window_predicate(window)}"
+        ((rows, old_sum, new_sum),) = warm.rows(f"SELECT count(), sum({release_1}), sum({current}) {where}")
+        assert int(str(rows)) > 0 and old_sum != new_sum  # the two hashes really differ
+        properties = {
+            PREFIX + "window-start": window.start.isoformat(),
+            PREFIX + "window-end": window.end.isoformat(),
+            PREFIX + "source-rows": str(rows),
+            PREFIX + "source-checksum": f"{int(str(old_sum)):016x}",
+        }
+        cold_rows = silver.scan(row_filter=window_filter("trade_time", window)).to_arrow()
+        with silver.transaction() as transaction:
+            transaction.overwrite(
+                cold_rows,
+                overwrite_filter=window_filter("trade_time", window),
+                snapshot_properties=properties,
+            )
+        silver = catalog.load_table(("cold", "silver_trades"))
+    recorded = recorded_checksums(catalog.load_table(("cold", "silver_trades")), timedelta(minutes=15))
+    assert all(recorded.get(window.start) is None for window in windows)
+
+    jobs = list(build_definitions(settings).jobs or [])
+    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
+    resources = {"coldtier": ColdtierResource.from_settings(settings)}
+    assert not healer.evaluate_tick(
+        dg.build_sensor_context(instance=instance, resources=resources)
+    ).run_requests
+
+    warm.command(
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        "(44, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
     )
     heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
     assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}
