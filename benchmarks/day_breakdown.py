@@ -8,7 +8,10 @@ prepared once; each measurement runs in fresh processes, the variants of a compa
   ``cli.entry.load_app`` (garbage collector paused while they load, then frozen), and how many
   objects the collector tracks once they are loaded;
 * ``arrow``: reading the 24 windows with their row hashes as Arrow, with ClickHouse's default LZ4
-  compression of Arrow output and without (what ``WarmTier.arrow`` asks for when embedded);
+  compression of Arrow output and without (what ``WarmTier.arrow`` asks for when embedded), the
+  setting made once on the connection as ``WarmTier`` does;
+* ``settings``: the cost of a query that passes a setting with it, against one on a connection set
+  once (chDB pays per query for per-query settings);
 * ``queries``: the same reads as 24 window queries, 6 hourly queries, or one query, and as 24 window
   queries without the row hash (what hashing costs);
 * ``copy``: inside the offload core's copy of the day (``Offloader.offload``, one process), the time
@@ -61,6 +64,7 @@ def child_reads(compression: str, windows: int, row_hash: bool = True) -> dict[s
     table = open_catalog(settings).load_table((settings.namespace, "silver_trades"))
     length = (DAY_END - DAY_START) / windows
     with warm.session() as client:
+        client.command(f"SET output_format_arrow_compression_method = '{compression}'")  # as WarmTier does
         source = check_source(warm, get_table("silver_trades"), table.schema())
         columns = ", ".join(f"`{field.name}`" for field in source.schema.fields)
         if row_hash:
@@ -70,10 +74,27 @@ def child_reads(compression: str, windows: int, row_hash: bool = True) -> dict[s
             split_windows(DAY_START, DAY_END, length) if windows > 1 else [Window(DAY_START, DAY_END)]
         ):
             rows += client.query_arrow(
-                f"SELECT {columns} {source.from_clause} WHERE {source.window_predicate(window)}",
-                settings={"output_format_arrow_compression_method": compression},
+                f"SELECT {columns} {source.from_clause} WHERE {source.window_predicate(window)}"
             ).num_rows
         return {"seconds": time.perf_counter() - began, "cpu_s": _cpu() - cpu, "rows": rows}
+
+
+def child_query_settings(queries: int = 50) -> dict[str, float]:
+    """Milliseconds per ``SELECT 1`` as Arrow: the Arrow setting passed with each query, or set once."""
+    from coldtier_assets.config import load_settings
+    from coldtier_assets.resources.clickhouse import UNCOMPRESSED_ARROW, WarmTier
+
+    warm = WarmTier(load_settings().warm_dsn)
+    with warm.session() as client:
+
+        def per_query(settings: dict[str, str] | None) -> float:
+            client.query_arrow("SELECT 1", settings=settings)  # warm-up
+            began = time.perf_counter()
+            for _ in range(queries):
+                client.query_arrow("SELECT 1", settings=settings)
+            return round((time.perf_counter() - began) / queries * 1000, 2)
+
+        return {"with each query": per_query(UNCOMPRESSED_ARROW), "set on the connection": per_query(None)}
 
 
 def child_copy() -> dict[str, float]:
@@ -156,7 +177,7 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
-    parser.add_argument("--child", choices=["objects", "reads", "copy", "timeline"])
+    parser.add_argument("--child", choices=["objects", "reads", "settings", "copy", "timeline"])
     parser.add_argument("--compression", default="none")
     parser.add_argument("--windows", type=int, default=24)
     parser.add_argument("--no-hash", action="store_true")
@@ -171,6 +192,9 @@ def main() -> None:
         return
     if args.child == "reads":
         print(json.dumps(child_reads(args.compression, args.windows, not args.no_hash)))
+        return
+    if args.child == "settings":
+        print(json.dumps(child_query_settings()))
         return
     if args.child == "copy":
         print(json.dumps(child_copy()))
@@ -206,6 +230,11 @@ def main() -> None:
     for key, runs in reads.items():
         seconds, cpu = _median([r["seconds"] for r in runs]), _median([r["cpu_s"] for r in runs])
         print(f"reads of the day, {key}: {seconds} s wall, {cpu} s CPU")
+    per_query = [run_child(__file__, "settings", [], env) for _ in range(args.repeats)]
+    print(
+        "ms per `SELECT 1` as Arrow, the Arrow setting: "
+        + ", ".join(f"{key} {_median([r[key] for r in per_query])}" for key in per_query[0])
+    )
 
     pristine = home.with_name("breakdown_pristine")
     shutil.rmtree(pristine, ignore_errors=True)
