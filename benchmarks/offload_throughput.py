@@ -22,6 +22,7 @@ import cProfile
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -149,19 +150,28 @@ DAY_START = WINDOW_START.replace(hour=6)
 DAY_END = DAY_START + timedelta(hours=6)
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
-    """Wall time of a whole command as a user runs it (start-up included); it must succeed.
+def _timed_with_cpu(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU time (user + system) of a whole command as a user runs it; it must succeed.
 
     Dirty pages left by earlier steps (a copied home, a previous command's files) are flushed first,
-    so their write-back does not land inside the next command's time.
+    so their write-back does not land inside the next command's time. CPU time moves far less than
+    wall time with the load of other tenants of a shared machine.
     """
     os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
+
+
+def _timed(command: list[str], env: dict[str, str]) -> float:
+    """Wall time of a whole command as a user runs it (start-up included); it must succeed."""
+    return _timed_with_cpu(command, env)[0]
 
 
 def day_of_windows(home: Path, repeats: int = 3) -> dict[str, Any]:
@@ -172,7 +182,8 @@ def day_of_windows(home: Path, repeats: int = 3) -> dict[str, Any]:
     then the same command again (a re-copy: every window replaced, again in one commit), and the start-up of
     the command on one empty window before the data. Each round starts from the same freshly prepared
     home (copied back), runs the four commands one after the other, and gives its own ratios; the
-    figures reported are the medians over ``repeats`` rounds (the machine is shared and noisy).
+    figures reported are the medians over ``repeats`` rounds (the machine is shared and noisy), with
+    the CPU time of the export, the first copy and the empty start-up.
 
     The home is prepared in place and then moved aside as the pristine copy: the catalog holds
     absolute table locations, so a home prepared elsewhere would write every round into that place.
@@ -190,9 +201,11 @@ def day_of_windows(home: Path, repeats: int = 3) -> dict[str, Any]:
     for _ in range(repeats):
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(pristine, home, symlinks=True)  # chDB links tables to store/ relatively
-        export = _timed([sys.executable, __file__, "--child", "day-export", "--home", str(home)], env)
-        startup = _timed([*offload, *empty], env)
-        first = _timed([*offload, *span], env)
+        export, export_cpu = _timed_with_cpu(
+            [sys.executable, __file__, "--child", "day-export", "--home", str(home)], env
+        )
+        startup, startup_cpu = _timed_with_cpu([*offload, *empty], env)
+        first, first_cpu = _timed_with_cpu([*offload, *span], env)
         again = _timed([*offload, *span], env)
         rounds.append(
             {
@@ -200,6 +213,9 @@ def day_of_windows(home: Path, repeats: int = 3) -> dict[str, Any]:
                 "first_copy_s": first,
                 "re_copy_s": again,
                 "empty_offload_s": startup,
+                "export_cpu_s": export_cpu,
+                "first_copy_cpu_s": first_cpu,
+                "empty_offload_cpu_s": startup_cpu,
                 "first_copy_rate_vs_export": export / first,
                 "re_copy_vs_first_copy": again / first,
             }
@@ -306,7 +322,8 @@ def main() -> None:
         f"{day['first_copy_s']} s (rate {day['first_copy_rate_vs_export']}x the export's; rounds: "
         f"{day['first_copy_rate_vs_export_each']}), re-copy {day['re_copy_s']} s ({day['re_copy_vs_first_copy']}x "
         f"the first copy; rounds: {day['re_copy_vs_first_copy_each']}), "
-        f"empty offload start-up {day['empty_offload_s']} s"
+        f"empty offload start-up {day['empty_offload_s']} s; CPU (user + system): export "
+        f"{day['export_cpu_s']} s, first copy {day['first_copy_cpu_s']} s, empty offload {day['empty_offload_cpu_s']} s"
     )
     shutil.rmtree(args.out / "day", ignore_errors=True)
     if args.day_only:
