@@ -5,8 +5,8 @@ prepared once; each measurement runs in fresh processes, the variants of a compa
 ``--repeats`` times (medians reported; the machine is shared and noisy):
 
 * ``imports``: loading the command line and the offload modules, plainly or through
-  ``cli.entry.load_app`` (garbage collector paused while they load, then frozen), and how many
-  objects the collector tracks once they are loaded;
+  ``cli.entry.load_app`` (garbage collector paused while they load, then frozen), with and without
+  pandas (``cli/without_pandas.py``), and how many objects the collector tracks once they are loaded;
 * ``arrow``: reading the 24 windows with their row hashes as Arrow, with ClickHouse's default LZ4
   compression of Arrow output and without (what ``WarmTier.arrow`` asks for when embedded), the
   setting made once on the connection as ``WarmTier`` does;
@@ -42,6 +42,10 @@ from offload_throughput import DAY_END, DAY_START, DAY_TRADES, _env, _timed, pre
 IMPORTS = {
     "plain": "import coldtier_assets.cli.main, coldtier_assets.offload.pipeline",
     "gc paused": "from coldtier_assets.cli.entry import load_app; load_app(); import coldtier_assets.offload.pipeline",
+    "gc paused, no pandas (as `coldtier offload`)": (
+        "from coldtier_assets.cli.without_pandas import refuse_pandas_for; refuse_pandas_for(['offload']); "
+        "from coldtier_assets.cli.entry import load_app; load_app(); import coldtier_assets.offload.pipeline"
+    ),
 }
 
 
@@ -136,7 +140,9 @@ def child_timeline(args: list[str]) -> dict[str, float]:
         marks[name] = round(time.perf_counter() - began, 3)
 
     from coldtier_assets.cli.entry import load_app
+    from coldtier_assets.cli.without_pandas import refuse_pandas_for
 
+    refuse_pandas_for(["offload"])  # as the executable does (cli/entry.py)
     app = load_app()
     mark("command line loaded")
     from coldtier_assets.offload import pipeline
