@@ -166,18 +166,10 @@ def test_healing_sensor_recopies_a_window_with_a_late_trade(
     settings, instance = world
     (request,) = tick(settings, instance, NOW)[0]
     assert launch(settings, instance, request)
-    jobs = list(build_definitions(settings).jobs or [])
-    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
-    resources = {"coldtier": ColdtierResource.from_settings(settings)}
-    assert not healer.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources=resources)
-    ).run_requests
+    assert not _heal_requests(settings, instance)
 
-    warm.command(
-        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
-        "(42, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
-    )
-    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    _add_late_trade(warm, 42)
+    heal = _heal_requests(settings, instance)
     assert heal and {r.tags.get("dagster/partition") for r in heal} == {"2026-11-24-22:15"}
     (heal_request,) = heal
     assert {key.path[-1] for key in heal_request.asset_selection or []} >= {
@@ -185,9 +177,7 @@ def test_healing_sensor_recopies_a_window_with_a_late_trade(
         "silver_trades",
     }
     assert launch(settings, instance, heal_request)
-    assert not healer.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources=resources)
-    ).run_requests
+    assert not _heal_requests(settings, instance)
     rows = catalog.load_table(("cold", "silver_trades")).scan(row_filter="trade_id == 42").to_arrow()
     assert rows.num_rows == 1
 
@@ -286,6 +276,34 @@ def test_a_longer_window_length_neither_crashes_planning_nor_healing(
     assert heal and {r.tags.get("dagster/partition") for r in heal} == {"2026-11-24-22:00"}
 
 
+def _heal_requests(settings: Settings, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """The run requests of one tick of the heal sensor at ``NOW``."""
+    jobs = list(build_definitions(settings).jobs or [])
+    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
+    resources = {"coldtier": ColdtierResource.from_settings(settings)}
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    return list(healer.evaluate_tick(context).run_requests or [])
+
+
+def _add_late_trade(warm: WarmTier, trade_id: int) -> None:
+    """A Coinbase trade at 22:20 that arrives after its window was copied."""
+    warm.command(
+        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
+        f"({trade_id}, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
+    )
+
+
+def _nothing_to_heal_until_a_late_trade(
+    settings: Settings, instance: dg.DagsterInstance, warm: WarmTier, trade_id: int
+) -> None:
+    """The heal sensor requests nothing; after a late Coinbase trade at 22:20, exactly its window."""
+    assert not _heal_requests(settings, instance)
+    _add_late_trade(warm, trade_id)
+    assert {r.tags.get("dagster/partition") for r in _heal_requests(settings, instance)} == {
+        "2026-11-24-22:15"
+    }
+
+
 def test_expired_summaries_do_not_make_every_window_drift(
     world: tuple[Settings, dg.DagsterInstance], warm: WarmTier, catalog: SqlCatalog
 ) -> None:
@@ -306,19 +324,7 @@ def test_expired_summaries_do_not_make_every_window_drift(
     silver = catalog.load_table(("cold", "silver_trades"))
     assert len(silver.metadata.snapshots) == 1  # every window's summary but the last one is gone
 
-    jobs = list(build_definitions(settings).jobs or [])
-    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
-    resources = {"coldtier": ColdtierResource.from_settings(settings)}
-    assert not healer.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources=resources)
-    ).run_requests
-
-    warm.command(
-        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
-        "(43, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
-    )
-    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
-    assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}
+    _nothing_to_heal_until_a_late_trade(settings, instance, warm, trade_id=43)
 
 
 def _release_1_row_hash(schema: Schema) -> str:
@@ -369,19 +375,7 @@ def test_checksums_recorded_under_the_previous_row_hash_are_not_compared(
     recorded = recorded_checksums(catalog.load_table(("cold", "silver_trades")), timedelta(minutes=15))
     assert all(recorded.get(window.start) is None for window in windows)
 
-    jobs = list(build_definitions(settings).jobs or [])
-    healer = build_healing_sensor(settings, jobs, clock=lambda: NOW)  # type: ignore[arg-type]
-    resources = {"coldtier": ColdtierResource.from_settings(settings)}
-    assert not healer.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources=resources)
-    ).run_requests
-
-    warm.command(
-        "INSERT INTO bronze_trades_coinbase (trade_id, product_id, price, size, side, time) VALUES "
-        "(44, 'BTC-USD', 91000.5, 0.25, 'buy', '2026-11-24 22:20:00.000000')"
-    )
-    heal = healer.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
-    assert {r.tags.get("dagster/partition") for r in heal or []} == {"2026-11-24-22:15"}
+    _nothing_to_heal_until_a_late_trade(settings, instance, warm, trade_id=44)
 
 
 def test_a_failed_check_stays_healed_after_its_heal_run_dies_before_checking(
