@@ -16,9 +16,12 @@ jobs="${JOBS:-2}"
 dir=coldtier_assets_tests/integration
 solo=()
 if [ "$#" -eq 0 ]; then
-    # Longest files first, so the last ones to start are short ones (better packing).
-    heavy=(test_cli_dev.py test_spark_maintenance.py test_s3_warehouse.py \
-           test_ledger_survives_spark.py test_spark_reads_catalog.py test_concurrent_runs.py)
+    # Longest files first (by a CI run's times, 2026-12-06: 246, 221, 112, 110, 84… s), so the last
+    # ones to start are short ones and neither slot idles while the other ends a long file.
+    heavy=(test_sensors.py test_graph.py test_secrets.py test_independent_readers.py \
+           test_ledger_survives_spark.py test_offload_exactly_once.py test_s3_warehouse.py \
+           test_spark_maintenance.py test_spark_reads_catalog.py test_cli_failures.py test_ledger.py \
+           test_cli_dev.py test_concurrent_runs.py)
     alone=(test_unattended.py test_soak.py)
     for name in "${heavy[@]}"; do
         [ -f "$dir/$name" ] && set -- "$@" "$dir/$name"
